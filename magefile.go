@@ -1,0 +1,73 @@
+//go:build mage
+
+// llm-observability-pack: vLLM and Triton with Prometheus, Grafana and ready
+// dashboards, GPU checks, smoke tests and load that measures what users feel.
+// Start with `mage env:init`, then `mage up:sim` (no GPU) or `mage up:vllm`.
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/targets"
+)
+
+// Env holds the targets that manage deploy/.env.
+type Env mg.Namespace
+
+// Init writes deploy/.env from deploy/env.example (never overwrites) and reports keys that differ.
+func (Env) Init() error {
+	rep, err := env.Init(".")
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
+// Up holds the targets that start one backend profile of the stack.
+type Up mg.Namespace
+
+// Vllm starts vLLM with Prometheus, Grafana and dcgm-exporter, waits for health and prints the URLs.
+func (Up) Vllm(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+	return targets.Up(ctx, "vllm", timeout, nocheck)
+}
+
+// Triton starts Triton with the vLLM backend, Prometheus and Grafana, waits for health and prints the URLs.
+func (Up) Triton(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+	return targets.Up(ctx, "triton", timeout, nocheck)
+}
+
+// Trt starts Triton with the TensorRT-LLM engine of compile:trt, Prometheus and Grafana, and waits for health.
+func (Up) Trt(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+	return targets.Up(ctx, "triton-trt", timeout, nocheck)
+}
+
+// Sim starts the simulator (no GPU needed) with Prometheus and Grafana, waits for health and prints the URLs.
+func (Up) Sim(ctx context.Context, timeout *time.Duration) error {
+	return targets.Up(ctx, "sim", timeout, nil)
+}
+
+// Down stops every profile; volumes are kept unless -volumes is given.
+func Down(ctx context.Context, volumes *bool) error {
+	return stack.Down(ctx, stack.Options{Volumes: targets.Flag(volumes)})
+}
+
+// Logs follows the stack's logs until Ctrl+C; -service=NAME follows one service.
+func Logs(ctx context.Context, service *string) error {
+	o := stack.Options{}
+	if service != nil {
+		o.Service = *service
+	}
+	return stack.Logs(ctx, o)
+}
+
+// Status shows each container's state and health and whether Prometheus scrapes each target.
+func Status(ctx context.Context) error {
+	return stack.Status(ctx, stack.Options{})
+}

@@ -1,0 +1,266 @@
+package env
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Kind is the form a key's value must take.
+type Kind int
+
+const (
+	String   Kind = iota // any non-empty text
+	Image                // an image reference: name[:tag][@digest]
+	Port                 // an integer 1..65535
+	PosInt               // an integer > 0
+	Fraction             // a number in (0, 1]
+	Address              // an IP address to bind published ports to
+	Secret               // any text, may be empty, never printed
+	Password             // non-empty text, never printed, not a well-known default
+	Project              // a compose project name
+	Choice               // one of Key.Choices
+)
+
+// Key describes one key of deploy/.env.
+type Key struct {
+	Name    string
+	Kind    Kind
+	Choices []string
+	Doc     string
+}
+
+// Keys lists every key the stack reads. deploy/env.example documents the same
+// keys (a test keeps the two in step).
+var Keys = []Key{
+	{Name: "COMPOSE_PROJECT_NAME", Kind: Project, Doc: "compose project name; containers are named after it"},
+	{Name: "BIND_ADDRESS", Kind: Address, Doc: "host address that published ports bind to"},
+	{Name: "VLLM_IMAGE", Kind: Image},
+	{Name: "TRITON_VLLM_IMAGE", Kind: Image},
+	{Name: "TRITON_TRTLLM_IMAGE", Kind: Image},
+	{Name: "PROMETHEUS_IMAGE", Kind: Image},
+	{Name: "GRAFANA_IMAGE", Kind: Image},
+	{Name: "DCGM_EXPORTER_IMAGE", Kind: Image},
+	{Name: "SIM_IMAGE", Kind: Image},
+	{Name: "MODEL_NAME", Kind: String, Doc: "Hugging Face model id"},
+	{Name: "SERVED_MODEL_NAME", Kind: String},
+	{Name: "MAX_MODEL_LEN", Kind: PosInt},
+	{Name: "MAX_NUM_SEQS", Kind: PosInt},
+	{Name: "GPU_MEMORY_UTILIZATION", Kind: Fraction},
+	{Name: "DTYPE", Kind: Choice, Choices: []string{"auto", "float16", "bfloat16", "half", "float32"}},
+	{Name: "HF_TOKEN", Kind: Secret},
+	{Name: "SIM_PERSONALITY", Kind: Choice, Choices: []string{"vllm", "triton-vllm", "triton-trt"}},
+	{Name: "API_PORT", Kind: Port},
+	{Name: "GRPC_PORT", Kind: Port},
+	{Name: "METRICS_PORT", Kind: Port},
+	{Name: "PROMETHEUS_PORT", Kind: Port},
+	{Name: "GRAFANA_PORT", Kind: Port},
+	{Name: "DCGM_PORT", Kind: Port},
+	{Name: "GRAFANA_ADMIN_USER", Kind: String},
+	{Name: "GRAFANA_ADMIN_PASSWORD", Kind: Password},
+}
+
+// Lookup returns the schema entry for name.
+func Lookup(name string) (Key, bool) {
+	for _, k := range Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// IsSecret reports whether the value of name must never be printed.
+func IsSecret(name string) bool {
+	k, ok := Lookup(name)
+	return ok && (k.Kind == Secret || k.Kind == Password)
+}
+
+// KeyError is a problem with one key of a dotenv file.
+type KeyError struct {
+	Path string
+	Line int // 0 when the key is missing
+	Key  string
+	Msg  string
+}
+
+func (e *KeyError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: key %s: %s", e.Path, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: key %s: %s", e.Path, e.Line, e.Key, e.Msg)
+}
+
+// ValidationError collects every problem of a file, so a user fixes them in one go.
+type ValidationError struct{ Problems []error }
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problem(s) in the env file; nothing was started:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+func (e *ValidationError) Unwrap() []error { return e.Problems }
+
+var (
+	imageRE   = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+)
+
+// Validate checks every key of f against the schema: unknown keys, missing
+// keys and malformed values are all reported, each with file, line and key.
+func Validate(f *File) error {
+	var problems []error
+	seen := map[string]bool{}
+	for _, e := range f.Entries {
+		k, ok := Lookup(e.Key)
+		if !ok {
+			msg := "unknown key; nothing reads it"
+			if s := suggest(e.Key); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			} else {
+				msg += "; remove it, or see deploy/env.example for the keys"
+			}
+			problems = append(problems, &KeyError{f.Path, e.Line, e.Key, msg})
+			continue
+		}
+		seen[e.Key] = true
+		if err := checkValue(k, e.Value); err != nil {
+			problems = append(problems, &KeyError{f.Path, e.Line, e.Key, err.Error()})
+		}
+	}
+	for _, k := range Keys {
+		if !seen[k.Name] {
+			problems = append(problems, &KeyError{f.Path, 0, k.Name, "missing; copy its line from deploy/env.example (mage env:init reports every missing key)"})
+		}
+	}
+	problems = append(problems, portClashes(f)...)
+	if len(problems) > 0 {
+		return &ValidationError{problems}
+	}
+	return nil
+}
+
+func checkValue(k Key, v string) error {
+	switch k.Kind {
+	case String:
+		if v == "" {
+			return errors.New("is empty; give it a value")
+		}
+	case Image:
+		if !imageRE.MatchString(v) {
+			return fmt.Errorf("%q is not an image reference; expected registry/name:tag, e.g. prom/prometheus:v3.5.0", v)
+		}
+	case Port:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q is not a port; expected an integer from 1 to 65535", v)
+		}
+	case PosInt:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive integer; expected a whole number > 0, e.g. 4096", v)
+		}
+	case Fraction:
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(x > 0 && x <= 1) {
+			return fmt.Errorf("%q is outside (0,1]; expected a fraction of GPU memory such as 0.90", v)
+		}
+	case Address:
+		if _, err := netip.ParseAddr(v); err != nil {
+			return fmt.Errorf("%q is not an IP address; expected e.g. 127.0.0.1 (local only) or 0.0.0.0 (every interface)", v)
+		}
+	case Secret:
+		// Anything goes, including empty; the value is never echoed.
+	case Password:
+		if v == "" {
+			return errors.New("is empty; set a password (the value is never printed)")
+		}
+		if v == "admin" {
+			return errors.New("is the well-known default; choose another password (the value is never printed)")
+		}
+	case Project:
+		if !projectRE.MatchString(v) {
+			return fmt.Errorf("%q is not a compose project name; expected lowercase letters, digits, - and _", v)
+		}
+	case Choice:
+		for _, c := range k.Choices {
+			if v == c {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(k.Choices, ", "))
+	}
+	return nil
+}
+
+// portClashes reports two keys that publish the same host port.
+func portClashes(f *File) []error {
+	byPort := map[string]string{}
+	var problems []error
+	for _, k := range Keys {
+		if k.Kind != Port {
+			continue
+		}
+		v, ok := f.Get(k.Name)
+		if !ok || checkValue(k, v) != nil {
+			continue
+		}
+		if other, dup := byPort[v]; dup {
+			problems = append(problems, &KeyError{f.Path, f.Line(k.Name), k.Name,
+				fmt.Sprintf("port %s is also used by %s; give each service its own port", v, other)})
+			continue
+		}
+		byPort[v] = k.Name
+	}
+	return problems
+}
+
+// suggest returns the known key closest to name, if one is close.
+func suggest(name string) string {
+	best, bestD := "", 4
+	for _, k := range Keys {
+		if d := distance(strings.ToUpper(name), k.Name); d < bestD {
+			best, bestD = k.Name, d
+		}
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// SortedKeys returns the schema's key names in order.
+func SortedKeys() []string {
+	names := make([]string, len(Keys))
+	for i, k := range Keys {
+		names[i] = k.Name
+	}
+	sort.Strings(names)
+	return names
+}

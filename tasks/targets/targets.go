@@ -1,0 +1,48 @@
+// Package targets is the glue behind magefile.go: each function is one
+// target's behaviour, composed from the task packages, so that the magefile
+// stays a list of doc comments and one-line calls.
+package targets
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
+)
+
+// Flag returns the value of an optional mage bool flag.
+func Flag(b *bool) bool { return b != nil && *b }
+
+// Duration returns the value of an optional mage duration flag, or def.
+func Duration(d *time.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return *d
+}
+
+// Up starts a profile: validate .env, prepare what the profile needs
+// (checks, images, model repositories), start, wait, print URLs.
+func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
+	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
+	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
+		switch profile {
+		case "sim":
+			ref := cfg.Get("SIM_IMAGE")
+			if !stack.IsLocalImage(ref) {
+				return nil
+			}
+			eng, err := engine.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			return stack.BuildSimImage(ctx, eng, ".", ref, os.Stdout)
+		}
+		return nil
+	}
+	return stack.Up(ctx, profile, o)
+}
