@@ -1,0 +1,264 @@
+// Package scripts runs the testscript scripts in testdata/: each Mage target
+// as a user types it, with its output and exit code.
+//
+// The targets run from a mage binary compiled once from magefile.go; every
+// script's $WORK is a copy of the project's deploy/, serving/ and
+// dashboards/. Fakes of docker, docker-compose and nvidia-smi are this test
+// binary under those names: they record their arguments when
+// FAKE_DOCKER_LOG is set and otherwise run the real program. Scripts
+// marked [docker] use the real engine and skip, saying why, without one.
+package scripts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/llm-observability-pack/llm-observability-pack/scripts/fakes"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu/gpufake"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"docker":         func() { os.Exit(fakes.Docker()) },
+		"docker-compose": func() { os.Exit(fakes.DockerCompose()) },
+		"nvidia-smi":     func() { os.Exit(gpufake.FakeNvidiaSmi()) },
+	})
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+	root, _   = filepath.Abs("..")
+)
+
+// buildMage compiles the magefile into a mage binary, and the simulator
+// into a static binary for the images the real-engine scripts build.
+func buildMage(t *testing.T) string {
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "lop-scripts-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "run", "./mage", "-compile", filepath.Join(binDir, "mage"))
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("compiling the magefile: %v\n%s", err, out)
+			return
+		}
+		if _, err := os.Stat(filepath.Join(root, "cmd", "sim")); err == nil {
+			cmd = exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, "sim-static"), "./cmd/sim")
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building the simulator: %v\n%s", err, out)
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+var (
+	engineOnce sync.Once
+	engineErr  error
+)
+
+// realEngine reports whether a Docker engine answers, building the test
+// images on first use.
+func realEngine() error {
+	engineOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		eng, err := engine.Connect(ctx)
+		if err != nil {
+			engineErr = err
+			return
+		}
+		defer eng.Close()
+		engineErr = BuildTestImages(ctx, eng)
+	})
+	return engineErr
+}
+
+func TestScripts(t *testing.T) {
+	bin := buildMage(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Deadline:            time.Now().Add(15 * time.Minute),
+		Setup: func(e *testscript.Env) error {
+			for _, dir := range []string{"deploy", "serving", "dashboards"} {
+				if err := copyTree(filepath.Join(root, dir), filepath.Join(e.WorkDir, dir)); err != nil {
+					return err
+				}
+			}
+			e.Setenv("PATH", bin+string(os.PathListSeparator)+e.Getenv("PATH"))
+			e.Setenv("LOP_PLAIN", "1")
+			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
+			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
+			e.Setenv("PROMETHEUS_TEST_IMAGE", PrometheusImage)
+			e.Setenv("GRAFANA_TEST_IMAGE", GrafanaImage)
+			e.Setenv("SIM_EXITS_IMAGE", SimExitsImage)
+			e.Setenv("SIM_UNHEALTHY_IMAGE", SimUnhealthyImage)
+			// A project name of its own per script, so that scripts on the
+			// real engine never touch each other's containers.
+			sum := sha256.Sum256([]byte(e.WorkDir))
+			project := "lopt" + hex.EncodeToString(sum[:4])
+			e.Setenv("TEST_PROJECT", project)
+			// testscript passes only a few variables on; keep the engine's address.
+			if v, ok := os.LookupEnv("DOCKER_HOST"); ok {
+				e.Setenv("DOCKER_HOST", v)
+			}
+			e.Defer(func() { removeProject(project) })
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "docker":
+				if err := realEngine(); err != nil {
+					return false, nil
+				}
+				return true, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fakeengine":  cmdFakeEngine,
+			"freeports":   cmdFreePorts,
+			"whyskip":     cmdWhySkip,
+			"httpget":     cmdHTTPGet,
+			"waitfile":    cmdWaitFile,
+			"engineclean": cmdEngineClean,
+		},
+	})
+}
+
+// removeProject removes every container, network and volume of a test
+// project from the real engine, whatever the script left behind.
+func removeProject(project string) {
+	if realEngine() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"ps", "-aq", "--filter", "label=com.docker.compose.project=" + project},
+		{"network", "ls", "-q", "--filter", "label=com.docker.compose.project=" + project},
+		{"volume", "ls", "-q", "--filter", "label=com.docker.compose.project=" + project},
+	} {
+		out, _ := exec.CommandContext(ctx, "docker", args...).Output()
+		ids := strings.Fields(string(out))
+		if len(ids) == 0 {
+			continue
+		}
+		rm := map[string][]string{"ps": {"rm", "-f", "-v"}, "network": {"network", "rm"}, "volume": {"volume", "rm", "-f"}}[args[0]]
+		exec.CommandContext(ctx, "docker", append(rm, ids...)...).Run()
+	}
+}
+
+// fakeengine STATEFILE: serve a fake Docker Engine API from a JSON state
+// file (re-read on each request) and point DOCKER_HOST at it.
+func cmdFakeEngine(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fakeengine STATEFILE")
+	}
+	url, closeFn, err := fakes.StartEngine(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Defer(closeFn)
+	ts.Setenv("DOCKER_HOST", url)
+}
+
+// freeports KEY...: set each environment variable to a free TCP port.
+func cmdFreePorts(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: freeports KEY...")
+	}
+	for _, k := range args {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		ts.Setenv(k, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+		l.Close()
+	}
+}
+
+// whyskip: log why the real engine is not usable (before a skip).
+func cmdWhySkip(ts *testscript.TestScript, neg bool, args []string) {
+	if err := realEngine(); err != nil {
+		ts.Logf("no usable Docker engine: %v", err)
+	}
+}
+
+// httpget URL REGEXP: fetch URL and require a 200 whose body matches.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: httpget URL REGEXP")
+	}
+	body, code, err := get(args[0])
+	ok := err == nil && code == 200 && matches(args[1], body)
+	if ok == neg {
+		ts.Fatalf("GET %s: code %d, err %v, body %.300q", args[0], code, err, body)
+	}
+}
+
+// waitfile PATH: wait up to 60s for a file to exist.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	p := ts.MkAbs(args[0])
+	for i := 0; i < 600; i++ {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not appear within 60s", args[0])
+}
+
+// engineclean: remove this script's project from the real engine now.
+func cmdEngineClean(ts *testscript.TestScript, neg bool, args []string) {
+	removeProject(ts.Getenv("TEST_PROJECT"))
+}
+
+func copyTree(src, dst string) error {
+	if _, err := os.Stat(src); os.IsNotExist(err) {
+		return nil
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == ".env" {
+			return nil // never a developer's own .env
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+}
