@@ -5,11 +5,13 @@ package targets
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/modelrepo"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
 )
 
@@ -30,6 +32,15 @@ func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bo
 	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
 	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
 		switch profile {
+		case "triton":
+			s, err := modelrepo.VLLMSettingsFrom(cfg.Get)
+			if err != nil {
+				return err
+			}
+			if err := modelrepo.WriteVLLM(".", s); err != nil {
+				return fmt.Errorf("writing the Triton model repository: %w", err)
+			}
+			fmt.Printf("wrote %s/%s from deploy/.env (model %s)\n", modelrepo.VLLMRepoDir, s.Name, s.Model)
 		case "sim":
 			ref := cfg.Get("SIM_IMAGE")
 			if !stack.IsLocalImage(ref) {
