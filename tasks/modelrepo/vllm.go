@@ -82,9 +82,9 @@ func VLLMFiles(s VLLMSettings) (map[string][]byte, error) {
 		return nil, err
 	}
 	return map[string][]byte{
-		filepath.Join(s.Name, "config.pbtxt"):  cfg.Bytes(),
+		filepath.Join(s.Name, "config.pbtxt"):    cfg.Bytes(),
 		filepath.Join(s.Name, "1", "model.json"): append(js, '\n'),
-		filepath.Join(s.Name, Marker):          []byte("generated from deploy/.env by mage up:triton\n"),
+		filepath.Join(s.Name, Marker):            []byte("generated from deploy/.env by mage up:triton\n"),
 	}, nil
 }
 
