@@ -30,6 +30,24 @@ func (Env) Init() error {
 	return nil
 }
 
+// Check holds the checks of the GPU host and its configuration.
+type Check mg.Namespace
+
+// GPU checks nvidia-smi, each GPU's compute capability, the driver and memory for the model; -json for machines.
+func (Check) GPU(ctx context.Context, json *bool, mindriver *int) error {
+	return targets.CheckGPU(ctx, json, mindriver)
+}
+
+// All runs every check: the GPU, the Docker engine, Compose and the NVIDIA container runtime (also: mage check).
+func (Check) All(ctx context.Context, json *bool, mindriver *int) error {
+	return targets.CheckAll(ctx, json, mindriver)
+}
+
+// Aliases: `mage check` runs every check.
+var Aliases = map[string]interface{}{
+	"check": Check.All,
+}
+
 // Up holds the targets that start one backend profile of the stack.
 type Up mg.Namespace
 

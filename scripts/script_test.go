@@ -114,6 +114,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("LOP_PLAIN", "1")
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
+			e.Setenv("GPU_CAPTURES", filepath.Join(root, "tasks", "gpu", "testdata"))
 			e.Setenv("PROMETHEUS_TEST_IMAGE", PrometheusImage)
 			e.Setenv("GRAFANA_TEST_IMAGE", GrafanaImage)
 			e.Setenv("SIM_EXITS_IMAGE", SimExitsImage)

@@ -31,6 +31,11 @@ func Duration(d *time.Duration, def time.Duration) time.Duration {
 func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
 	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
 	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
+		if backend, gpu := map[string]string{"vllm": "vllm", "triton": "triton", "triton-trt": "trt"}[profile]; gpu && !Flag(nocheck) {
+			if err := preflight(ctx, backend, cfg); err != nil {
+				return err
+			}
+		}
 		switch profile {
 		case "triton":
 			s, err := modelrepo.VLLMSettingsFrom(cfg.Get)

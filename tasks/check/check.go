@@ -1,0 +1,250 @@
+// Package check runs the host checks behind `mage check` and `mage
+// check:gpu`: nvidia-smi and each GPU, the driver version, the compute
+// capability the chosen backend needs, whether the configured model fits in
+// GPU memory, and the Docker engine, Compose and the NVIDIA container
+// runtime. Each check is one Result, PASS, WARN, FAIL or SKIP, with the fix
+// for what is not right; Print writes them one per line or as JSON and
+// Failed turns them into an exit status.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Status of one check.
+type Status string
+
+const (
+	Pass Status = "PASS"
+	Warn Status = "WARN" // works, but look at it; does not fail the run
+	Fail Status = "FAIL" // makes Failed return an error
+	Skip Status = "SKIP" // could not be checked because an earlier check failed or nothing is configured
+)
+
+// Result of one check. Detail says what was found; Fix, for WARN and FAIL,
+// what to do about it.
+type Result struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+}
+
+// Names of the settings that fix texts tell the user to change.
+const (
+	EnvModel       = "MODEL_NAME"
+	EnvGPUMemUtil  = "GPU_MEMORY_UTILIZATION"
+	EnvMaxModelLen = "MAX_MODEL_LEN"
+	EnvMinDriver   = "-mindriver" // the flag of mage check and check:gpu
+	EnvBackend     = "mage up:"   // prefix of the targets a fix suggests
+)
+
+// Defaults applied to zero Options fields.
+const (
+	DefaultMinDriver            = 580 // first driver of CUDA 13.0
+	DefaultGPUMemoryUtilization = 0.9 // vLLM's default
+	DefaultTimeout              = 60 * time.Second
+)
+
+// Options configure the checks. The zero value checks every backend with
+// the defaults above against the real nvidia-smi, Docker engine and CLI.
+type Options struct {
+	// Backend is "vllm", "triton" or "trt" ("triton-vllm" and "triton-trt",
+	// the SIM_PERSONALITY names, and "tensorrt-llm" are accepted too); ""
+	// checks all three, and then a backend the GPU cannot run is a WARN,
+	// and a FAIL only when it can run none.
+	Backend   string
+	MinDriver int // minimum driver major version; 0 = DefaultMinDriver (580, CUDA 13 images)
+
+	Model                string  // Hugging Face model id (MODEL_NAME); "" skips the memory check
+	Dtype                string  // DTYPE: auto, float16, bfloat16, half, float32; "" = auto
+	GPUMemoryUtilization float64 // fraction of GPU memory vLLM may use; 0 = 0.9
+	MaxModelLen          int     // MAX_MODEL_LEN; 0 = KV cache not counted
+
+	JSON bool      // print JSON instead of lines
+	Out  io.Writer // if set, GPU, Host and All print their results here
+
+	NvidiaSmi  string     // path or name of nvidia-smi; "" = "nvidia-smi" from PATH
+	Docker     DockerInfo // Docker engine; nil = the engine from DOCKER_HOST etc. (client.FromEnv)
+	DockerCLI  string     // docker CLI for `docker compose version`; "" = "docker"
+	ComposeCLI string     // standalone Compose for `docker-compose version`; "" = "docker-compose"
+
+	// Timeout bounds each group of checks when ctx has no deadline (a hung
+	// nvidia-smi usually means a GPU fell off the bus); 0 = DefaultTimeout.
+	Timeout time.Duration
+}
+
+type backend struct {
+	key, name    string
+	major, minor int
+	arch         string
+}
+
+// Compute capability each backend needs.
+var backends = []backend{
+	{"vllm", "vLLM", 7, 0, "Volta (V100)"},
+	{"triton", "current Triton images", 7, 5, "Turing (T4, RTX 20xx)"},
+	{"trt", "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)"},
+}
+
+func (o Options) normalize() (Options, error) {
+	var errs []error
+	switch strings.ToLower(strings.TrimSpace(o.Backend)) {
+	case "", "all":
+		o.Backend = ""
+	case "vllm":
+		o.Backend = "vllm"
+	case "triton", "triton-vllm":
+		o.Backend = "triton"
+	case "trt", "triton-trt", "trtllm", "trt-llm", "tensorrt-llm":
+		o.Backend = "trt"
+	default:
+		errs = append(errs, fmt.Errorf("backend %q: expected vllm, triton or trt (or empty for all)", o.Backend))
+	}
+	switch {
+	case o.MinDriver == 0:
+		o.MinDriver = DefaultMinDriver
+	case o.MinDriver < 0 || o.MinDriver > 9999:
+		errs = append(errs, fmt.Errorf("%s=%d: expected a driver major version such as 580", EnvMinDriver, o.MinDriver))
+	}
+	switch {
+	case o.GPUMemoryUtilization == 0:
+		o.GPUMemoryUtilization = DefaultGPUMemoryUtilization
+	case !(o.GPUMemoryUtilization > 0 && o.GPUMemoryUtilization <= 1):
+		errs = append(errs, fmt.Errorf("%s=%g: expected a fraction in (0, 1], such as 0.9", EnvGPUMemUtil, o.GPUMemoryUtilization))
+	}
+	if o.MaxModelLen < 0 {
+		errs = append(errs, fmt.Errorf("%s=%d: expected a positive number of tokens", EnvMaxModelLen, o.MaxModelLen))
+	}
+	switch strings.ToLower(o.Dtype) {
+	case "", "auto", "float16", "bfloat16", "half", "float32", "float":
+	default:
+		errs = append(errs, fmt.Errorf("DTYPE=%q: expected auto, float16, bfloat16, half or float32", o.Dtype))
+	}
+	if o.NvidiaSmi == "" {
+		o.NvidiaSmi = "nvidia-smi"
+	}
+	if o.DockerCLI == "" {
+		o.DockerCLI = "docker"
+	}
+	if o.ComposeCLI == "" {
+		o.ComposeCLI = "docker-compose"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o, errors.Join(errs...)
+}
+
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// GPU runs the GPU checks: nvidia-smi, each GPU, the driver version, the
+// compute capability per backend and the memory the model needs. Problems
+// found are FAIL/WARN results; the error is for invalid Options only.
+func GPU(ctx context.Context, opts Options) ([]Result, error) {
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	res := gpuChecks(ctx, o)
+	return res, o.print(res)
+}
+
+// Host runs the Docker checks: the engine, Compose and the NVIDIA runtime
+// or CDI devices.
+func Host(ctx context.Context, opts Options) ([]Result, error) {
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	res := hostChecks(ctx, o)
+	return res, o.print(res)
+}
+
+// All runs the GPU checks, then the host checks.
+func All(ctx context.Context, opts Options) ([]Result, error) {
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	res := append(gpuChecks(ctx, o), hostChecks(ctx, o)...)
+	return res, o.print(res)
+}
+
+func (o Options) print(res []Result) error {
+	if o.Out == nil {
+		return nil
+	}
+	return Print(o.Out, res, o.JSON)
+}
+
+// Print writes one line per result:
+//
+//	PASS  gpu 0: NVIDIA H200, compute 9.0, 143771 MiB, driver 580.159.04, CUDA 13.0
+//	FAIL  driver 535.104.05 < 580 required by CUDA 13 images — fix: install ...
+//
+// or, with jsonOut, one JSON object:
+//
+//	{"ok": false, "counts": {"PASS": 5, "FAIL": 1}, "results": [{"name", "status", "detail", "fix"}, ...]}
+func Print(w io.Writer, results []Result, jsonOut bool) error {
+	if jsonOut {
+		counts := map[Status]int{}
+		for _, r := range results {
+			counts[r.Status]++
+		}
+		if results == nil {
+			results = []Result{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(struct {
+			OK      bool           `json:"ok"`
+			Counts  map[Status]int `json:"counts"`
+			Results []Result       `json:"results"`
+		}{Failed(results) == nil, counts, results})
+	}
+	var b strings.Builder
+	for _, r := range results {
+		fmt.Fprintf(&b, "%-4s  %s", r.Status, oneLine(r.Detail))
+		if r.Fix != "" && (r.Status == Fail || r.Status == Warn) {
+			fmt.Fprintf(&b, " — fix: %s", oneLine(r.Fix))
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Failed returns nil when no result is FAIL (WARN and SKIP pass), else an
+// error "N checks failed: name, ..." for a non-zero exit status.
+func Failed(results []Result) error {
+	var names []string
+	for _, r := range results {
+		if r.Status == Fail {
+			names = append(names, r.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("1 check failed: %s", names[0])
+	}
+	return fmt.Errorf("%d checks failed: %s", len(names), strings.Join(names, ", "))
+}
