@@ -71,6 +71,85 @@ func (Up) Sim(ctx context.Context, timeout *time.Duration) error {
 	return targets.Up(ctx, "sim", timeout, nil)
 }
 
+// Load holds the load targets: `mage load:vllm 5` runs 5 concurrent streaming workers.
+type Load mg.Namespace
+
+// Vllm streams chat completions to vLLM from N workers until Ctrl+C or -duration/-requests; TTFT, ITL, throughput, SLOs.
+func (Load) Vllm(ctx context.Context, concurrency int,
+	duration *time.Duration, // stop after this long (default: until Ctrl+C)
+	requests *int, // stop after this many requests
+	url *string, // server base URL (default: from deploy/.env)
+	out *string, // results file (default: results/load-BACKEND-TIME.json)
+	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
+	shape *string, // arrivals with -rate: poisson (default), gamma or constant
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	nostream *bool, // send non-streamed requests
+) error {
+	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+}
+
+// Triton streams generate_stream requests to Triton (vLLM backend) from N workers; TTFT, ITL, throughput, SLOs.
+func (Load) Triton(ctx context.Context, concurrency int,
+	duration *time.Duration, // stop after this long (default: until Ctrl+C)
+	requests *int, // stop after this many requests
+	url *string, // server base URL (default: from deploy/.env)
+	out *string, // results file (default: results/load-BACKEND-TIME.json)
+	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
+	shape *string, // arrivals with -rate: poisson (default), gamma or constant
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	nostream *bool, // send non-streamed requests
+) error {
+	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+}
+
+// Trt streams text to Triton's TensorRT-LLM ensemble from N workers; TTFT, ITL, throughput, SLOs.
+func (Load) Trt(ctx context.Context, concurrency int,
+	duration *time.Duration, // stop after this long (default: until Ctrl+C)
+	requests *int, // stop after this many requests
+	url *string, // server base URL (default: from deploy/.env)
+	out *string, // results file (default: results/load-BACKEND-TIME.json)
+	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
+	shape *string, // arrivals with -rate: poisson (default), gamma or constant
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	nostream *bool, // send non-streamed requests
+) error {
+	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+}
+
+// Sim loads the simulator from N workers in its configured personality; TTFT, ITL, throughput, SLOs.
+func (Load) Sim(ctx context.Context, concurrency int,
+	duration *time.Duration, // stop after this long (default: until Ctrl+C)
+	requests *int, // stop after this many requests
+	url *string, // server base URL (default: from deploy/.env)
+	out *string, // results file (default: results/load-BACKEND-TIME.json)
+	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
+	shape *string, // arrivals with -rate: poisson (default), gamma or constant
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	nostream *bool, // send non-streamed requests
+) error {
+	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+}
+
+// Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.
+func Sim(ctx context.Context,
+	personality *string, // vllm (default), triton-vllm or triton-trt
+	addr *string, // API listen address (default 127.0.0.1:8000); more settings: SIM_* variables, see go run ./cmd/sim -h
+) error {
+	return targets.Sim(ctx, personality, addr)
+}
+
 // Down stops every profile; volumes are kept unless -volumes is given.
 func Down(ctx context.Context, volumes *bool) error {
 	return stack.Down(ctx, stack.Options{Volumes: targets.Flag(volumes)})

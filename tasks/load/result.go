@@ -1,0 +1,412 @@
+package load
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is a run's outcome; it is also the results file (JSON).
+//
+// Results file schema (all durations in seconds, all rates per second):
+//
+//	{
+//	  "schema": "loadgen/v1",
+//	  "backend": "vllm",                  // Options.Backend
+//	  "model": "Qwen/Qwen3-4B",           // served model
+//	  "protocol": "openai-chat",          // openai-chat | openai-completions | triton-generate | triton-trt
+//	  "url": "http://localhost:8000",
+//	  "started": "2026-01-02T15:04:05Z",  // RFC3339, when the run started
+//	  "duration_seconds": 30.02,          // measured window: first measured request's intended send
+//	                                      //   to the end of the last measured request
+//	  "stopped_by": "duration",           // duration | requests | canceled (Ctrl+C), "+drain_timeout"
+//	                                      //   when in-flight requests had to be canceled at the end
+//	  "config": {"concurrency": 5, "rate": 0, "shape": "closed-loop", "burstiness": 0, "stream": true,
+//	             "max_tokens": 128, "duration_seconds": 30, "requests": 0, "warmup_seconds": 0,
+//	             "warmup_requests": 0, "prompts": "default (5 prompts)", "seed": 1},
+//	                                      // shape: closed-loop | poisson | gamma | constant
+//	  "requests": {"ok": 120, "failed": 1, "canceled": 2, "warmup": 0,
+//	               "by_error": {"http_5xx": 1, "canceled": 2},  // kinds: http_4xx http_5xx http_other connect
+//	                                      //   timeout stream_error stream_truncated empty_output canceled
+//	               "availability": 0.9917},  // ok/(ok+failed); canceled excluded; omitted with no finished request
+//	  "error_samples": [{"kind": "http_5xx", "message": "500 Internal Server Error: ..."}],  // up to 10
+//	  "output_tokens_source": "usage",    // usage | counted_chunks | estimated_words | mixed | none
+//	  "tokens": {"output": 15360, "prompt": 1800, "prompt_source": "usage"},  // prompt_source: usage |
+//	                                      //   estimated_words (prompt words) | mixed
+//	  "ttft_seconds":               {"count", "p50", "p90", "p95", "p99", "p999", "mean", "max"},  // from actual send
+//	  "ttft_from_intended_seconds": {...},  // from the intended send (used by the TTFT SLO)
+//	  "itl_seconds":                {...},  // every gap between content chunks
+//	  "tpot_seconds":               {...},  // (e2e - ttft) / (output tokens - 1), per request
+//	  "e2e_seconds":                {...},  // from actual send
+//	  "e2e_from_intended_seconds":  {...},
+//	  "scheduling_lag_seconds":     {...},  // actual send - intended send, every measured request
+//	  "throughput": {"requests_per_second": 4.0, "output_tokens_per_second": 512.0,
+//	                 "total_tokens_per_second": 572.0, "goodput_requests_per_second": 3.9},
+//	  "slo_latency_basis": "intended_send_time",
+//	  "slo": [{"name": "availability", "objective": ">= 0.999", "target": 0.999, "value": 0.9917, "ok": false},
+//	          {"name": "ttft_p95_seconds", "objective": "<= 2", "target": 2, "value": 0.41, "ok": true},
+//	          {"name": "itl_p95_seconds", "objective": "<= 0.15", "target": 0.15, "value": 0.031, "ok": true}],
+//	  "slo_ok": false
+//	}
+//
+// Percentiles come from HDR histograms with microsecond resolution and 3
+// significant digits. Only successful, non-warm-up requests feed the latency
+// distributions; scheduling lag covers every measured request. Goodput counts
+// successful requests whose TTFT (from the intended send) is within the TTFT
+// SLO and whose TPOT is within the ITL SLO. An SLO without data has
+// "value": null and "no_data": true; it fails when no request succeeded, and
+// passes (not applicable) when requests succeeded without samples, e.g. ITL
+// of non-streamed responses.
+type Result struct {
+	Schema             string        `json:"schema"`
+	Backend            string        `json:"backend"`
+	Model              string        `json:"model"`
+	Protocol           Protocol      `json:"protocol"`
+	URL                string        `json:"url"`
+	Started            string        `json:"started"`
+	DurationSeconds    float64       `json:"duration_seconds"`
+	StoppedBy          string        `json:"stopped_by"`
+	Config             RunConfig     `json:"config"`
+	Requests           RequestCounts `json:"requests"`
+	ErrorSamples       []ErrorSample `json:"error_samples,omitempty"`
+	OutputTokensSource string        `json:"output_tokens_source"`
+	Tokens             TokenTotals   `json:"tokens"`
+	TTFT               Quantiles     `json:"ttft_seconds"`
+	TTFTFromIntended   Quantiles     `json:"ttft_from_intended_seconds"`
+	ITL                Quantiles     `json:"itl_seconds"`
+	TPOT               Quantiles     `json:"tpot_seconds"`
+	E2E                Quantiles     `json:"e2e_seconds"`
+	E2EFromIntended    Quantiles     `json:"e2e_from_intended_seconds"`
+	SchedulingLag      Quantiles     `json:"scheduling_lag_seconds"`
+	Throughput         Throughput    `json:"throughput"`
+	SLOLatencyBasis    string        `json:"slo_latency_basis"`
+	SLO                []SLOResult   `json:"slo"`
+	SLOOK              bool          `json:"slo_ok"`
+}
+
+// RunConfig is the load configuration recorded in the results.
+type RunConfig struct {
+	Concurrency     int     `json:"concurrency"`
+	Rate            float64 `json:"rate"`
+	Shape           string  `json:"shape"`
+	Burstiness      float64 `json:"burstiness"`
+	Stream          bool    `json:"stream"`
+	MaxTokens       int     `json:"max_tokens"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Requests        int     `json:"requests"`
+	WarmupSeconds   float64 `json:"warmup_seconds"`
+	WarmupRequests  int     `json:"warmup_requests"`
+	Prompts         string  `json:"prompts"`
+	Seed            uint64  `json:"seed"`
+}
+
+// RequestCounts counts measured requests.
+type RequestCounts struct {
+	OK           int64            `json:"ok"`
+	Failed       int64            `json:"failed"`
+	Canceled     int64            `json:"canceled"`
+	Warmup       int64            `json:"warmup"`
+	ByError      map[string]int64 `json:"by_error"`
+	Availability *float64         `json:"availability,omitempty"`
+}
+
+// TokenTotals are token sums over successful measured requests.
+type TokenTotals struct {
+	Output       int64  `json:"output"`
+	Prompt       int64  `json:"prompt"`
+	PromptSource string `json:"prompt_source"`
+}
+
+// Throughput figures over duration_seconds.
+type Throughput struct {
+	RequestsPerSecond     float64 `json:"requests_per_second"`
+	OutputTokensPerSecond float64 `json:"output_tokens_per_second"`
+	TotalTokensPerSecond  float64 `json:"total_tokens_per_second"`
+	GoodputRequestsPerSec float64 `json:"goodput_requests_per_second"`
+}
+
+// SLOResult is the verdict of one objective.
+type SLOResult struct {
+	Name      string   `json:"name"`
+	Objective string   `json:"objective"`
+	Target    float64  `json:"target"`
+	Value     *float64 `json:"value"`
+	NoData    bool     `json:"no_data,omitempty"`
+	OK        bool     `json:"ok"`
+}
+
+func (g *gen) result(started time.Time, reason string) *Result {
+	var s stats
+	s = newStats()
+	g.snapshot(&s)
+	o := &g.o
+	shape := "closed-loop"
+	if o.Rate > 0 {
+		shape = o.Shape
+		if shape == "" {
+			shape = ShapePoisson
+		}
+	}
+	r := &Result{
+		Schema:    "loadgen/v1",
+		Backend:   o.Backend,
+		Model:     o.Model,
+		Protocol:  o.Protocol,
+		URL:       o.URL,
+		Started:   started.UTC().Format(time.RFC3339),
+		StoppedBy: reason,
+		Config: RunConfig{Concurrency: o.Concurrency, Rate: o.Rate, Shape: shape, Burstiness: o.Burstiness,
+			Stream: o.Stream, MaxTokens: o.MaxTokens, DurationSeconds: o.Duration.Seconds(), Requests: o.Requests,
+			WarmupSeconds: o.Warmup.Seconds(), WarmupRequests: o.WarmupRequests, Prompts: o.Prompts.Describe(),
+			Seed: o.Seed},
+		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, Warmup: s.warmup,
+			ByError: map[string]int64{}},
+		OutputTokensSource: s.outputSource(),
+		TTFT:               quantiles(s.ttft),
+		TTFTFromIntended:   quantiles(s.ttftSched),
+		ITL:                quantiles(s.itl),
+		TPOT:               quantiles(s.tpot),
+		E2E:                quantiles(s.e2e),
+		E2EFromIntended:    quantiles(s.e2eSched),
+		SchedulingLag:      quantiles(s.lag),
+		SLOLatencyBasis:    "intended_send_time",
+	}
+	if o.Rate > 0 && o.Shape == ShapeGamma && o.Burstiness == 0 {
+		r.Config.Burstiness = 1
+	}
+	for i, k := range allKinds {
+		if s.byKind[i] > 0 {
+			r.Requests.ByError[string(k)] = s.byKind[i]
+		}
+	}
+	if a := s.availability(); !math.IsNaN(a) {
+		r.Requests.Availability = &a
+	}
+	g.errMu.Lock()
+	r.ErrorSamples = append([]ErrorSample(nil), g.samples...)
+	g.errMu.Unlock()
+	r.Tokens = TokenTotals{Output: s.outTokens, Prompt: s.promptTokens}
+	switch {
+	case s.ok == 0:
+		r.Tokens.PromptSource = SourceNone
+	case s.promptFromUsage == s.ok:
+		r.Tokens.PromptSource = SourceUsage
+	case s.promptFromUsage == 0:
+		r.Tokens.PromptSource = SourceWords
+	default:
+		r.Tokens.PromptSource = SourceMixed
+	}
+	if !s.first.IsZero() && s.last.After(s.first) {
+		r.DurationSeconds = s.last.Sub(s.first).Seconds()
+	}
+	if d := r.DurationSeconds; d > 0 {
+		r.Throughput = Throughput{
+			RequestsPerSecond:     float64(s.ok) / d,
+			OutputTokensPerSecond: float64(s.outTokens) / d,
+			TotalTokensPerSecond:  float64(s.outTokens+s.promptTokens) / d,
+			GoodputRequestsPerSec: float64(s.good) / d,
+		}
+	}
+	r.SLO = evalSLO(o.SLO, &s)
+	r.SLOOK = true
+	for _, v := range r.SLO {
+		r.SLOOK = r.SLOOK && v.OK
+	}
+	return r
+}
+
+// evalSLO checks the objectives against stats.
+func evalSLO(slo SLO, s *stats) []SLOResult {
+	var out []SLOResult
+	if slo.Availability > 0 {
+		v := SLOResult{Name: "availability", Objective: fmt.Sprintf(">= %g", slo.Availability), Target: slo.Availability}
+		if a := s.availability(); math.IsNaN(a) {
+			v.NoData = true
+		} else {
+			v.Value, v.OK = &a, a >= slo.Availability
+		}
+		out = append(out, v)
+	}
+	lat := func(name string, target time.Duration, n int64, p95us int64) {
+		t := target.Seconds()
+		v := SLOResult{Name: name, Objective: fmt.Sprintf("<= %g", t), Target: t}
+		if n == 0 {
+			// No successful request fails the objective; successful requests
+			// without samples (ITL of non-streamed or one-chunk responses)
+			// leave it not applicable, which passes.
+			v.NoData, v.OK = true, s.ok > 0
+		} else {
+			x := float64(p95us) / 1e6
+			v.Value, v.OK = &x, x <= t
+		}
+		out = append(out, v)
+	}
+	if slo.TTFTP95 > 0 {
+		lat("ttft_p95_seconds", slo.TTFTP95, s.ttftSched.TotalCount(), s.ttftSched.ValueAtQuantile(95))
+	}
+	if slo.ITLP95 > 0 {
+		lat("itl_p95_seconds", slo.ITLP95, s.itl.TotalCount(), s.itl.ValueAtQuantile(95))
+	}
+	return out
+}
+
+// SLOError returns an error naming every broken SLO, or nil when all are met.
+func (r *Result) SLOError() error {
+	var broken []string
+	for _, v := range r.SLO {
+		if v.OK {
+			continue
+		}
+		if v.Value == nil {
+			broken = append(broken, fmt.Sprintf("%s: no data (no successful request), objective %s", v.Name, v.Objective))
+		} else {
+			broken = append(broken, fmt.Sprintf("%s = %s, objective %s", v.Name, fmtNum(*v.Value), v.Objective))
+		}
+	}
+	if len(broken) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrSLO, strings.Join(broken, "; "))
+}
+
+func fmtNum(v float64) string { return fmt.Sprintf("%.4g", v) }
+
+// WriteResult writes r as indented JSON to path (creating its directory),
+// atomically: a temporary file renamed into place.
+func WriteResult(path string, r *Result) error {
+	if r == nil {
+		return errors.New("load: WriteResult: nil result")
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("load: results file %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, ".loadgen-*.json")
+	if err != nil {
+		return fmt.Errorf("load: results file %s: %w", path, err)
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(f.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("load: results file %s: %w", path, werr)
+	}
+	return nil
+}
+
+// ReadResult reads a results file written by WriteResult.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("load: results file %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+func ms(sec float64) string {
+	switch {
+	case sec == 0:
+		return "-"
+	case sec < 0.01:
+		return fmt.Sprintf("%.2fms", sec*1e3)
+	case sec < 10:
+		return fmt.Sprintf("%.1fms", sec*1e3)
+	}
+	return fmt.Sprintf("%.2fs", sec)
+}
+
+// PrintSummary writes the final summary table and SLO verdicts.
+func (r *Result) PrintSummary(w io.Writer) {
+	fmt.Fprintf(w, "\n==== load test: %s %s (%s) ====\n", r.Backend, r.Model, r.Protocol)
+	load := fmt.Sprintf("closed loop, concurrency %d", r.Config.Concurrency)
+	if r.Config.Rate > 0 {
+		load = fmt.Sprintf("open loop, %g req/s %s", r.Config.Rate, r.Config.Shape)
+		if r.Config.Shape == ShapeGamma {
+			load += fmt.Sprintf(" (burstiness %g)", r.Config.Burstiness)
+		}
+		if r.Config.Concurrency > 0 {
+			load += fmt.Sprintf(", cap %d in flight", r.Config.Concurrency)
+		}
+	}
+	fmt.Fprintf(w, "load:        %s; stopped by %s after %.1fs measured\n", load, r.StoppedBy, r.DurationSeconds)
+	avail := "n/a"
+	if r.Requests.Availability != nil {
+		avail = fmt.Sprintf("%.2f%%", *r.Requests.Availability*100)
+	}
+	fmt.Fprintf(w, "requests:    ok %d, failed %d, canceled %d, warm-up %d (availability %s)\n",
+		r.Requests.OK, r.Requests.Failed, r.Requests.Canceled, r.Requests.Warmup, avail)
+	if len(r.Requests.ByError) > 0 {
+		var parts []string
+		for _, k := range allKinds {
+			if n := r.Requests.ByError[string(k)]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", k, n))
+			}
+		}
+		fmt.Fprintf(w, "errors:      %s\n", strings.Join(parts, ", "))
+		for _, s := range r.ErrorSamples {
+			msg := s.Message
+			if len(msg) > 160 {
+				msg = msg[:160] + "..."
+			}
+			fmt.Fprintf(w, "  %-17s %s\n", s.Kind, msg)
+		}
+	}
+	fmt.Fprintf(w, "throughput:  %.2f req/s, %.1f output tok/s, %.1f total tok/s, goodput %.2f req/s\n",
+		r.Throughput.RequestsPerSecond, r.Throughput.OutputTokensPerSecond, r.Throughput.TotalTokensPerSecond,
+		r.Throughput.GoodputRequestsPerSec)
+	fmt.Fprintf(w, "tokens:      output %d (%s), prompt %d (%s)\n\n", r.Tokens.Output, r.OutputTokensSource,
+		r.Tokens.Prompt, r.Tokens.PromptSource)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "metric\tcount\tp50\tp90\tp95\tp99\tp99.9\tmean\tmax\t")
+	row := func(name string, q Quantiles) {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, q.Count, ms(q.P50), ms(q.P90), ms(q.P95),
+			ms(q.P99), ms(q.P999), ms(q.Mean), ms(q.Max))
+	}
+	row("TTFT", r.TTFT)
+	row("TTFT from intended", r.TTFTFromIntended)
+	row("ITL", r.ITL)
+	row("TPOT", r.TPOT)
+	row("E2E", r.E2E)
+	row("E2E from intended", r.E2EFromIntended)
+	row("scheduling lag", r.SchedulingLag)
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, v := range r.SLO {
+		verdict, val := "FAIL", "no data"
+		if v.OK {
+			verdict = "PASS"
+			if v.NoData {
+				verdict = "PASS (not applicable)"
+			}
+		}
+		if v.Value != nil {
+			val = fmtNum(*v.Value)
+		}
+		fmt.Fprintf(w, "SLO %-18s %-10s value %-10s %s\n", v.Name, v.Objective, val, verdict)
+	}
+}

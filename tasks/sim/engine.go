@@ -1,0 +1,808 @@
+package sim
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FinishReason values, as vLLM names them.
+const (
+	FinishStop   = "stop"
+	FinishLength = "length"
+	FinishAbort  = "abort"
+	FinishError  = "error"
+)
+
+// ErrQueueFull is returned by submit when the waiting queue is at its bound.
+var ErrQueueFull = errors.New("the waiting queue is full")
+
+// requestSpec is what a personality asks of the engine.
+type requestSpec struct {
+	prompt    promptInfo
+	maxTokens int // effective maximum output tokens (>= 1)
+	minTokens int
+	ignoreEOS bool
+	seed      uint64 // request seed; used when hasSeed
+	hasSeed   bool
+	n         int // the n parameter, for metrics
+	// noFaults disables mid-stream failures and stalls (used by tests).
+	noFaults bool
+	// model is the personality's model (Triton per-model metrics).
+	model string
+	// stream: the client streams (Triton counts one postprocessing
+	// execution per response).
+	stream bool
+}
+
+// request is one sequence in the engine. Fields under "scheduler" belong to
+// the scheduler goroutine (and recorders it calls); the consumer uses next().
+type request struct {
+	spec     requestSpec
+	seq      uint64
+	textSeed uint64
+	target   int // sampled EOS position
+	failAt   int // fail after this many tokens (0: never)
+	stallAt  int // pause after this many tokens (0: never)
+	arrival  time.Time
+
+	// scheduler
+	generated     int
+	numBlocks     int
+	scheduled     bool
+	scheduledAt   time.Time
+	firstTokenAt  time.Time
+	lastTokenAt   time.Time
+	finishedAt    time.Time
+	stallUntil    time.Time
+	stalled       bool
+	finished      bool
+	running       bool
+	preemptions   int
+	cachedTokens  int
+	finishReason  string
+	due           time.Time // constant mode
+	heapIdx       int
+	blocksCounted int // constant mode
+
+	// consumer side
+	mu       sync.Mutex
+	produced int
+	done     bool
+	reason   string
+	notify   chan struct{}
+	aborted  atomic.Bool
+}
+
+// progress is a consumer's view of a request.
+type progress struct {
+	produced int
+	done     bool
+	reason   string
+}
+
+// next blocks until more than have tokens are produced or the request is done.
+func (r *request) next(ctx context.Context, have int) (progress, error) {
+	for {
+		r.mu.Lock()
+		p := progress{r.produced, r.done, r.reason}
+		r.mu.Unlock()
+		if p.produced > have || p.done {
+			return p, nil
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return p, ctx.Err()
+		}
+	}
+}
+
+func (r *request) publish(done bool, reason string) {
+	r.mu.Lock()
+	r.produced = r.generated
+	if done {
+		r.done = true
+		r.reason = reason
+	}
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Timings of a finished request, for recorders.
+func (r *request) queueTime() time.Duration { return r.scheduledAt.Sub(r.arrival) }
+func (r *request) e2e() time.Duration       { return r.finishedAt.Sub(r.arrival) }
+func (r *request) ttft() time.Duration      { return r.firstTokenAt.Sub(r.arrival) }
+func (r *request) prefillTime() time.Duration {
+	if r.firstTokenAt.IsZero() {
+		return 0
+	}
+	return r.firstTokenAt.Sub(r.scheduledAt)
+}
+func (r *request) decodeTime() time.Duration {
+	if r.firstTokenAt.IsZero() {
+		return 0
+	}
+	return r.finishedAt.Sub(r.firstTokenAt)
+}
+func (r *request) inferenceTime() time.Duration {
+	if !r.scheduled {
+		return 0
+	}
+	return r.finishedAt.Sub(r.scheduledAt)
+}
+
+// stepReport is what one scheduler step (or constant-mode wake) did.
+type stepReport struct {
+	end           time.Time
+	promptTokens  int // prompt tokens of requests that got their first token
+	genTokens     int
+	iterTokens    int // vLLM iteration_tokens_total observation; 0: none
+	preemptions   int
+	prefixQueries int
+	prefixHits    int
+	ttfts         []float64
+	itls          []float64
+	firstTokens   []*request // requests that got their first token
+	finished      []*request // finished with stop, length or error
+	aborted       []*request
+	running       int
+	waiting       int
+	usedBlocks    int
+	ctxRequests   int // requests prefilled this step
+	genRequests   int // requests decoded this step
+	ctxTokens     int // prompt tokens computed this step
+	iteration     bool
+}
+
+func (s *stepReport) reset() {
+	*s = stepReport{ttfts: s.ttfts[:0], itls: s.itls[:0], firstTokens: s.firstTokens[:0], finished: s.finished[:0], aborted: s.aborted[:0]}
+}
+
+// recorder receives every step report, on the scheduler goroutine.
+type recorder interface{ record(rep *stepReport) }
+
+// engine is the shared model of an inference engine.
+type engine struct {
+	cfg      Config
+	constant bool
+
+	inMu     sync.Mutex
+	incoming []*request
+	wake     chan struct{}
+	seq      atomic.Uint64
+	queued   atomic.Int64 // submitted and not running (incl. preempted)
+	abortReq atomic.Int64
+
+	// snapshot for gauges
+	snapRunning atomic.Int64
+	snapWaiting atomic.Int64
+	snapUsed    atomic.Int64
+	busy        busyMeter
+
+	// scheduler state
+	waiting    []*request // FIFO; preempted requests go to the front
+	running    []*request
+	freeBlocks int
+	usedBlocks int
+	pc         *prefixCache
+	decoding   []*request
+	admitted   []*request
+	rep        stepReport
+	recorders  []recorder
+	cheap      constHeap
+	lastWake   time.Time
+
+	now func() time.Time
+}
+
+func newEngine(cfg Config) *engine {
+	e := &engine{
+		cfg:        cfg,
+		constant:   cfg.ConstantMode(),
+		wake:       make(chan struct{}, 1),
+		freeBlocks: cfg.NumGPUBlocks,
+		now:        time.Now,
+	}
+	if cfg.EnablePrefixCaching {
+		e.pc = newPrefixCache(cfg.NumGPUBlocks)
+	}
+	return e
+}
+
+func (e *engine) blocksFor(tokens int) int { return (tokens + e.cfg.BlockSize - 1) / e.cfg.BlockSize }
+
+// submit queues a request arriving now.
+func (e *engine) submit(spec requestSpec) (*request, error) { return e.submitAt(spec, e.now()) }
+
+func (e *engine) submitAt(spec requestSpec, arrival time.Time) (*request, error) {
+	if !e.constant && e.cfg.MaxWaiting > 0 {
+		if e.queued.Add(1) > int64(e.cfg.MaxWaiting) {
+			e.queued.Add(-1)
+			return nil, ErrQueueFull
+		}
+	} else if !e.constant {
+		e.queued.Add(1)
+	}
+	seq := e.seq.Add(1)
+	r := &request{spec: spec, seq: seq, arrival: arrival, notify: make(chan struct{}, 1), heapIdx: -1}
+	base := splitmix64(e.cfg.Seed ^ splitmix64(seq))
+	if spec.hasSeed {
+		base = splitmix64(spec.seed ^ 0x51ed)
+		for _, b := range spec.prompt.blocks {
+			base = splitmix64(base ^ b)
+		}
+		base = splitmix64(base ^ uint64(spec.prompt.tokens))
+	}
+	r.textSeed = base
+	r.target = sampleOutputLen(splitmix64(base^0x1e57), e.cfg.OutputTokensMean, e.cfg.OutputTokensSigma)
+	fault := splitmix64(e.cfg.Seed ^ splitmix64(seq^0xfa017))
+	if !spec.noFaults {
+		limit := spec.maxTokens
+		if !spec.ignoreEOS {
+			limit = min(limit, max(r.target, spec.minTokens))
+		}
+		if e.cfg.MidstreamFailRate > 0 && unitFloat(splitmix64(fault^1)) < e.cfg.MidstreamFailRate && limit > 1 {
+			r.failAt = 1 + int(splitmix64(fault^2)%uint64(limit-1))
+		}
+		if e.cfg.StallRate > 0 && e.cfg.Stall > 0 && unitFloat(splitmix64(fault^3)) < e.cfg.StallRate && limit > 1 {
+			r.stallAt = 1 + int(splitmix64(fault^4)%uint64(limit-1))
+		}
+	}
+	e.inMu.Lock()
+	e.incoming = append(e.incoming, r)
+	e.inMu.Unlock()
+	e.signal()
+	return r, nil
+}
+
+func (e *engine) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// abort marks r aborted (client went away); the scheduler frees it.
+func (e *engine) abort(r *request) {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done || r.aborted.Swap(true) {
+		return
+	}
+	e.abortReq.Add(1)
+	e.signal()
+}
+
+func (e *engine) drainIncoming() []*request {
+	e.inMu.Lock()
+	in := e.incoming
+	e.incoming = nil
+	e.inMu.Unlock()
+	return in
+}
+
+// finishCheck returns the finish reason of r after its latest token, or "".
+func (e *engine) finishCheck(r *request) string {
+	switch {
+	case r.failAt > 0 && r.generated >= r.failAt:
+		return FinishError
+	case r.generated >= r.spec.maxTokens:
+		return FinishLength
+	case !r.spec.ignoreEOS && r.generated >= r.target && r.generated >= r.spec.minTokens:
+		return FinishStop
+	}
+	return ""
+}
+
+// ---------------------------------------------------------------------------
+// Batch mode: continuous batching with a paged KV cache.
+
+// schedule plans one step starting at now. It returns the step's duration
+// and whether there is work; with no work, wakeAt (if not zero) is when a
+// stalled request resumes.
+func (e *engine) schedule(now time.Time) (dur time.Duration, work bool, wakeAt time.Time) {
+	e.rep.reset()
+	for _, r := range e.drainIncoming() {
+		e.waiting = append(e.waiting, r)
+	}
+	if e.abortReq.Swap(0) > 0 {
+		e.reapAborted(now)
+	}
+	e.decoding = e.decoding[:0]
+	e.admitted = e.admitted[:0]
+	preempted := false
+	for i := 0; i < len(e.running); i++ {
+		r := e.running[i]
+		if r.stallUntil.After(now) {
+			continue
+		}
+		need := e.blocksFor(r.spec.prompt.tokens+r.generated) - r.numBlocks
+		self := false
+		for need > e.freeBlocks {
+			victim := e.running[len(e.running)-1]
+			e.preempt(victim)
+			preempted = true
+			if victim == r {
+				self = true
+				break
+			}
+		}
+		if self {
+			break
+		}
+		e.take(r, need)
+		e.decoding = append(e.decoding, r)
+	}
+	prefillTokens := 0
+	if !preempted {
+		budget := e.cfg.MaxNumBatchedTokens - len(e.decoding)
+		for len(e.waiting) > 0 && len(e.running) < e.cfg.MaxNumSeqs {
+			r := e.waiting[0]
+			computeLen := r.spec.prompt.tokens + r.generated
+			need := e.blocksFor(computeLen)
+			if need > e.freeBlocks {
+				break
+			}
+			cached := 0
+			if e.pc != nil {
+				cached = e.pc.match(r.spec.prompt.blocks) * e.cfg.BlockSize
+				if cached >= computeLen { // the last token is always computed
+					cached = (computeLen - 1) / e.cfg.BlockSize * e.cfg.BlockSize
+				}
+			}
+			cost := computeLen - cached
+			if cost > budget && len(e.admitted) > 0 {
+				break
+			}
+			budget -= cost
+			e.waiting[0] = nil
+			e.waiting = e.waiting[1:]
+			e.queued.Add(-1)
+			if e.pc != nil {
+				e.rep.prefixQueries += computeLen
+				e.rep.prefixHits += cached
+			}
+			r.cachedTokens = cached
+			e.take(r, need)
+			if !r.scheduled {
+				r.scheduled = true
+				r.scheduledAt = now
+				if r.scheduledAt.Before(r.arrival) {
+					r.scheduledAt = r.arrival
+				}
+			}
+			r.running = true
+			e.running = append(e.running, r)
+			e.admitted = append(e.admitted, r)
+			prefillTokens += cost
+		}
+	}
+	if len(e.decoding) == 0 && len(e.admitted) == 0 {
+		for _, r := range e.running {
+			if r.stallUntil.After(now) && (wakeAt.IsZero() || r.stallUntil.Before(wakeAt)) {
+				wakeAt = r.stallUntil
+			}
+		}
+		e.publishSnapshot()
+		if e.rep.preemptions > 0 || len(e.rep.aborted) > 0 || e.rep.prefixQueries > 0 {
+			e.rep.end = now
+			e.fillGauges()
+			for _, rec := range e.recorders {
+				rec.record(&e.rep)
+			}
+		}
+		return 0, false, wakeAt
+	}
+	if len(e.admitted) > 0 {
+		dur += e.cfg.PrefillBase + time.Duration(prefillTokens)*e.cfg.PrefillPerToken
+	}
+	if len(e.decoding) > 0 {
+		dur += e.cfg.DecodeBase + time.Duration(len(e.decoding))*e.cfg.DecodePerSeq
+	}
+	e.publishSnapshot() // the step's batch is running now
+	return dur, true, time.Time{}
+}
+
+func (e *engine) take(r *request, blocks int) {
+	e.freeBlocks -= blocks
+	e.usedBlocks += blocks
+	r.numBlocks += blocks
+}
+
+func (e *engine) release(r *request) {
+	e.freeBlocks += r.numBlocks
+	e.usedBlocks -= r.numBlocks
+	r.numBlocks = 0
+}
+
+// preempt moves the last running request back to the front of the waiting
+// queue, freeing its blocks (vLLM's recompute preemption).
+func (e *engine) preempt(r *request) {
+	e.running[len(e.running)-1] = nil
+	e.running = e.running[:len(e.running)-1]
+	e.release(r)
+	r.running = false
+	r.preemptions++
+	e.rep.preemptions++
+	e.queued.Add(1)
+	e.waiting = append(e.waiting, nil)
+	copy(e.waiting[1:], e.waiting)
+	e.waiting[0] = r
+}
+
+func (e *engine) reapAborted(now time.Time) {
+	keep := e.waiting[:0]
+	for _, r := range e.waiting {
+		if r.aborted.Load() {
+			e.queued.Add(-1)
+			e.finishAbort(r, now)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(e.waiting[len(keep):])
+	e.waiting = keep
+	run := e.running[:0]
+	for _, r := range e.running {
+		if r.aborted.Load() {
+			e.release(r)
+			r.running = false
+			e.finishAbort(r, now)
+			continue
+		}
+		run = append(run, r)
+	}
+	clear(e.running[len(run):])
+	e.running = run
+}
+
+func (e *engine) finishAbort(r *request, now time.Time) {
+	r.finished = true
+	r.finishReason = FinishAbort
+	r.finishedAt = now
+	e.rep.aborted = append(e.rep.aborted, r)
+	r.publish(true, FinishAbort)
+}
+
+// complete ends the step planned by schedule at time end.
+func (e *engine) complete(end time.Time) {
+	rep := &e.rep
+	rep.end = end
+	for _, r := range e.admitted {
+		r.generated++
+		if r.firstTokenAt.IsZero() {
+			r.firstTokenAt = end
+			rep.ttfts = append(rep.ttfts, end.Sub(r.arrival).Seconds())
+			rep.promptTokens += r.spec.prompt.tokens
+			rep.firstTokens = append(rep.firstTokens, r)
+		} else {
+			rep.itls = append(rep.itls, end.Sub(r.lastTokenAt).Seconds())
+		}
+		r.lastTokenAt = end
+		if e.pc != nil {
+			e.pc.insert(r.spec.prompt.blocks)
+		}
+	}
+	for _, r := range e.decoding {
+		r.generated++
+		rep.itls = append(rep.itls, end.Sub(r.lastTokenAt).Seconds())
+		r.lastTokenAt = end
+	}
+	rep.genTokens = len(e.admitted) + len(e.decoding)
+	rep.iterTokens = rep.promptTokens + rep.genTokens
+	rep.ctxRequests = len(e.admitted)
+	rep.genRequests = len(e.decoding)
+	rep.iteration = true
+	for _, r := range e.admitted {
+		rep.ctxTokens += r.spec.prompt.tokens + r.generated - 1 - r.cachedTokens
+	}
+	anyDone := false
+	for _, set := range [2][]*request{e.admitted, e.decoding} {
+		for _, r := range set {
+			if reason := e.finishCheck(r); reason != "" {
+				e.release(r)
+				r.running = false
+				r.finished = true
+				r.finishReason = reason
+				r.finishedAt = end
+				rep.finished = append(rep.finished, r)
+				anyDone = true
+				if e.pc != nil {
+					e.pc.insert(r.spec.prompt.blocks)
+				}
+				r.publish(true, reason)
+				continue
+			}
+			if r.stallAt > 0 && !r.stalled && r.generated >= r.stallAt {
+				r.stalled = true
+				r.stallUntil = end.Add(e.cfg.Stall)
+			}
+			r.publish(false, "")
+		}
+	}
+	if anyDone {
+		run := e.running[:0]
+		for _, r := range e.running {
+			if !r.finished {
+				run = append(run, r)
+			}
+		}
+		clear(e.running[len(run):])
+		e.running = run
+	}
+	e.publishSnapshot()
+	e.fillGauges()
+	for _, rec := range e.recorders {
+		rec.record(rep)
+	}
+}
+
+func (e *engine) fillGauges() {
+	e.rep.running = int(e.snapRunning.Load())
+	e.rep.waiting = int(e.snapWaiting.Load())
+	e.rep.usedBlocks = int(e.snapUsed.Load())
+}
+
+func (e *engine) publishSnapshot() {
+	if e.constant {
+		e.snapRunning.Store(int64(len(e.cheap)))
+		e.snapWaiting.Store(0)
+	} else {
+		e.snapRunning.Store(int64(len(e.running)))
+		e.snapWaiting.Store(int64(len(e.waiting)))
+	}
+	e.snapUsed.Store(int64(e.usedBlocks))
+}
+
+// kvUsage is the fraction of KV blocks in use (0-1).
+func (e *engine) kvUsage() float64 {
+	u := float64(e.snapUsed.Load()) / float64(e.cfg.NumGPUBlocks)
+	return min(u, 1)
+}
+
+// waitingNow counts requests not yet running, including submitted ones the
+// scheduler has not seen.
+func (e *engine) waitingNow() int64 {
+	if e.constant {
+		return 0
+	}
+	return e.queued.Load()
+}
+
+// runBatch is the scheduler goroutine of batch mode: a virtual step clock
+// driven by real time. Back-to-back steps chain on the previous step's
+// virtual end, so scheduling overhead does not add to modelled latency.
+func (e *engine) runBatch(ctx context.Context) {
+	const maxLag = 2 * time.Millisecond
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var prevEnd time.Time
+	for ctx.Err() == nil {
+		now := e.now()
+		start := now
+		if !prevEnd.IsZero() && now.Sub(prevEnd) < maxLag {
+			start = prevEnd
+		}
+		dur, work, wakeAt := e.schedule(start)
+		if !work {
+			prevEnd = time.Time{}
+			var tc <-chan time.Time
+			if !wakeAt.IsZero() {
+				timer.Reset(max(wakeAt.Sub(e.now()), 0))
+				tc = timer.C
+			}
+			select {
+			case <-ctx.Done():
+			case <-e.wake:
+			case <-tc:
+			}
+			if tc != nil && !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			continue
+		}
+		end := start.Add(dur)
+		if d := end.Sub(e.now()); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+		}
+		e.busy.add(end, dur)
+		e.complete(end)
+		prevEnd = end
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Constant-latency mode: every request gets TTFT then one token per ITL, no
+// batching effects. One goroutine pops due tokens from a heap.
+
+type constHeap []*request
+
+func (h constHeap) Len() int           { return len(h) }
+func (h constHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h constHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *constHeap) Push(x any) {
+	r := x.(*request)
+	r.heapIdx = len(*h)
+	*h = append(*h, r)
+}
+func (h *constHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.heapIdx = -1
+	return r
+}
+
+// constAdvance admits new requests and produces every token due by now.
+func (e *engine) constAdvance(now time.Time) {
+	e.rep.reset()
+	for _, r := range e.drainIncoming() {
+		r.scheduled = true
+		r.scheduledAt = r.arrival
+		r.running = true
+		r.due = r.arrival.Add(e.cfg.ConstantTTFT)
+		heap.Push(&e.cheap, r)
+		e.constBlocks(r)
+	}
+	if e.abortReq.Swap(0) > 0 {
+		for i := 0; i < len(e.cheap); {
+			r := e.cheap[i]
+			if r.aborted.Load() {
+				heap.Remove(&e.cheap, i)
+				e.usedBlocks -= r.blocksCounted
+				r.running = false
+				e.finishAbort(r, now)
+				continue
+			}
+			i++
+		}
+	}
+	for len(e.cheap) > 0 && !e.cheap[0].due.After(now) {
+		r := e.cheap[0]
+		t := r.due
+		r.generated++
+		e.rep.genTokens++
+		if r.firstTokenAt.IsZero() {
+			r.firstTokenAt = t
+			e.rep.ttfts = append(e.rep.ttfts, t.Sub(r.arrival).Seconds())
+			e.rep.promptTokens += r.spec.prompt.tokens
+			e.rep.firstTokens = append(e.rep.firstTokens, r)
+		} else {
+			e.rep.itls = append(e.rep.itls, t.Sub(r.lastTokenAt).Seconds())
+		}
+		r.lastTokenAt = t
+		e.constBlocks(r)
+		if reason := e.finishCheck(r); reason != "" {
+			heap.Pop(&e.cheap)
+			e.usedBlocks -= r.blocksCounted
+			r.running = false
+			r.finished = true
+			r.finishReason = reason
+			r.finishedAt = t
+			e.rep.finished = append(e.rep.finished, r)
+			r.publish(true, reason)
+			continue
+		}
+		r.due = t.Add(e.cfg.ConstantITL)
+		if r.stallAt > 0 && !r.stalled && r.generated >= r.stallAt {
+			r.stalled = true
+			r.due = r.due.Add(e.cfg.Stall)
+		}
+		heap.Fix(&e.cheap, 0)
+		r.publish(false, "")
+	}
+	e.rep.iterTokens = e.rep.promptTokens + e.rep.genTokens
+	e.rep.iteration = e.rep.genTokens > 0
+	e.rep.ctxRequests = len(e.rep.firstTokens)
+	e.rep.genRequests = len(e.cheap)
+	e.publishSnapshot()
+	e.rep.end = now
+	e.fillGauges()
+	if len(e.rep.finished)+len(e.rep.aborted)+len(e.rep.ttfts)+len(e.rep.itls) > 0 {
+		for _, rec := range e.recorders {
+			rec.record(&e.rep)
+		}
+	}
+}
+
+func (e *engine) constBlocks(r *request) {
+	b := e.blocksFor(r.spec.prompt.tokens + r.generated)
+	e.usedBlocks += b - r.blocksCounted
+	r.blocksCounted = b
+}
+
+func (e *engine) runConstant(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for ctx.Err() == nil {
+		now := e.now()
+		if len(e.cheap) > 0 && !e.lastWake.IsZero() {
+			e.busy.add(now, now.Sub(e.lastWake))
+		}
+		e.lastWake = now
+		e.constAdvance(now)
+		var tc <-chan time.Time
+		if len(e.cheap) > 0 {
+			timer.Reset(max(e.cheap[0].due.Sub(e.now()), 0))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-tc:
+		}
+		if tc != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (e *engine) run(ctx context.Context) {
+	if e.constant {
+		e.runConstant(ctx)
+	} else {
+		e.runBatch(ctx)
+	}
+}
+
+// ---------------------------------------------------------------------------
+
+// busyMeter accumulates engine busy time in one-second buckets, for the GPU
+// utilization the metrics report.
+type busyMeter struct {
+	mu   sync.Mutex
+	secs [16]int64 // unix second of each bucket
+	busy [16]time.Duration
+}
+
+func (b *busyMeter) add(t time.Time, d time.Duration) {
+	s := t.Unix()
+	i := s & 15
+	b.mu.Lock()
+	if b.secs[i] != s {
+		b.secs[i] = s
+		b.busy[i] = 0
+	}
+	b.busy[i] += d
+	b.mu.Unlock()
+}
+
+// util is the busy fraction over the last n full seconds before t (0-1).
+func (b *busyMeter) util(t time.Time, n int) float64 {
+	s := t.Unix()
+	var sum time.Duration
+	b.mu.Lock()
+	for k := int64(1); k <= int64(n); k++ {
+		i := (s - k) & 15
+		if b.secs[i] == s-k {
+			sum += b.busy[i]
+		}
+	}
+	b.mu.Unlock()
+	return min(sum.Seconds()/float64(n), 1)
+}

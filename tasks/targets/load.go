@@ -1,0 +1,173 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
+)
+
+// settings returns the validated deploy/.env, or env.example's defaults
+// when there is no .env yet (targets that only talk to a server).
+func settings() (*env.Config, error) {
+	cfg, err := env.Load(".")
+	if err == nil {
+		return cfg, nil
+	}
+	if _, statErr := os.Stat(env.DotEnvPath); os.IsNotExist(statErr) {
+		ex, exErr := env.ReadFile(env.ExamplePath)
+		if exErr != nil {
+			return nil, err
+		}
+		return env.NewConfig(env.ExamplePath, ex.Map()), nil
+	}
+	return nil, err
+}
+
+// Endpoint is where a backend's API is and how to talk to it.
+type Endpoint struct {
+	Backend  string // vllm, triton, trt, sim
+	URL      string
+	Protocol load.Protocol
+	Model    string // "" for OpenAI: discovered from /v1/models
+}
+
+// EndpointFor derives a backend's endpoint from .env: the API port on the
+// bind address, the Triton model names, the simulator's personality.
+func EndpointFor(backend string, cfg *env.Config) (Endpoint, error) {
+	host := cfg.Get("BIND_ADDRESS")
+	if host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	e := Endpoint{Backend: backend, URL: "http://" + net.JoinHostPort(host, cfg.Get("API_PORT"))}
+	kind := backend
+	if backend == "sim" {
+		kind = map[string]string{"vllm": "vllm", "triton-vllm": "triton", "triton-trt": "trt"}[cfg.Get("SIM_PERSONALITY")]
+	}
+	switch kind {
+	case "vllm":
+		e.Protocol = load.ProtocolOpenAIChat
+	case "triton":
+		e.Protocol, e.Model = load.ProtocolTritonGenerate, cfg.Get("SERVED_MODEL_NAME")
+	case "trt":
+		e.Protocol, e.Model = load.ProtocolTritonTRT, "ensemble"
+	default:
+		return e, fmt.Errorf("unknown backend %q (SIM_PERSONALITY %q)", backend, cfg.Get("SIM_PERSONALITY"))
+	}
+	return e, nil
+}
+
+// LoadFlags are the optional flags of the load targets.
+type LoadFlags struct {
+	Duration  *time.Duration // bounded run: stop after this long
+	Requests  *int           // bounded run: stop after this many requests
+	URL       *string        // server base URL (default from deploy/.env)
+	Out       *string        // results file
+	Rate      *float64       // open loop: requests per second
+	Shape     *string        // poisson, gamma or constant (with -rate)
+	MaxTokens *int           // output tokens per request
+	Dataset   *string        // JSONL prompts: a path, or a URL with a checksum
+	Checksum  *string        // sha256:HEX for a dataset URL
+	Metrics   *string        // address of the generator's own /metrics ("off" to disable)
+	NoStream  *bool          // non-streamed requests
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// Load runs the load generator against a backend until Ctrl+C or the
+// bounded end, prints the live status and the summary, and writes the
+// results file. A bounded run that breaks an SLO fails.
+func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
+	cfg, err := settings()
+	if err != nil {
+		return err
+	}
+	ep, err := EndpointFor(backend, cfg)
+	if err != nil {
+		return err
+	}
+	o, err := load.Preset(backend, concurrency)
+	if err != nil {
+		return err
+	}
+	o.URL, o.Protocol, o.Model = ep.URL, ep.Protocol, ep.Model
+	if f.URL != nil {
+		o.URL = *f.URL
+	}
+	if f.Duration != nil {
+		o.Duration = *f.Duration
+	}
+	if f.Requests != nil {
+		o.Requests = *f.Requests
+	}
+	if f.Rate != nil {
+		o.Rate = *f.Rate
+		if concurrency <= 0 {
+			o.Concurrency = 0
+		}
+	}
+	o.Shape = str(f.Shape)
+	if o.Rate > 0 && o.Shape == "" {
+		o.Shape = "poisson"
+	}
+	if f.MaxTokens != nil {
+		o.MaxTokens = *f.MaxTokens
+	}
+	o.Stream = !Flag(f.NoStream)
+	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum)}
+	o.Out = str(f.Out)
+	if o.Out == "" {
+		o.Out = filepath.Join("results", fmt.Sprintf("load-%s-%s.json", backend, time.Now().Format("20060102-150405")))
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return err
+	}
+	switch m := str(f.Metrics); m {
+	case "off":
+	case "":
+		o.MetricsAddr = "127.0.0.1:9100"
+	default:
+		o.MetricsAddr = m
+	}
+	o.Status, o.IsTerminal = os.Stdout, ui.IsTerminal(os.Stdout)
+	bound := "until Ctrl+C"
+	switch {
+	case o.Duration > 0:
+		bound = "for " + o.Duration.String()
+	case o.Requests > 0:
+		bound = fmt.Sprintf("for %d requests", o.Requests)
+	}
+	shape := fmt.Sprintf("%d concurrent workers", o.Concurrency)
+	if o.Rate > 0 {
+		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.Shape)
+		if o.Concurrency > 0 {
+			shape += fmt.Sprintf(", at most %d in flight", o.Concurrency)
+		}
+	}
+	fmt.Printf("load: %s at %s (%s), %s, %s\n", backend, o.URL, o.Protocol, shape, bound)
+	if o.MetricsAddr != "" {
+		fmt.Printf("load: client metrics on http://%s/metrics\n", o.MetricsAddr)
+	}
+	res, err := load.Run(ctx, o)
+	if res != nil {
+		fmt.Printf("results written to %s\n", o.Out)
+	}
+	if err != nil {
+		return err
+	}
+	if o.Duration > 0 || o.Requests > 0 {
+		return res.SLOError()
+	}
+	return nil
+}
