@@ -150,6 +150,23 @@ func Sim(ctx context.Context,
 	return targets.Sim(ctx, personality, addr)
 }
 
+// Compile holds the targets that build inference engines.
+type Compile mg.Namespace
+
+// Trt builds a TensorRT-LLM engine in a builder container and writes the Triton repository that up:trt serves.
+func (Compile) Trt(ctx context.Context,
+	model *string, // Hugging Face model id (default: MODEL_NAME of deploy/.env)
+	maxbatch *int, // max batch size (default: MAX_NUM_SEQS)
+	maxinput *int, // max input tokens (default: MAX_MODEL_LEN - max output)
+	maxoutput *int, // max output tokens (default: 1024, at most half of MAX_MODEL_LEN)
+	dtype *string, // float16, bfloat16 (default: DTYPE; auto = the model's)
+	tp *int, // tensor parallel size (default 1)
+	force *bool, // rebuild even when an engine with the same settings exists
+	nocheck *bool, // skip the GPU checks
+) error {
+	return targets.CompileTRT(ctx, targets.TRTFlags{Model: model, MaxBatch: maxbatch, MaxInput: maxinput, MaxOutput: maxoutput, DType: dtype, TP: tp, Force: force, NoCheck: nocheck})
+}
+
 // Down stops every profile; volumes are kept unless -volumes is given.
 func Down(ctx context.Context, volumes *bool) error {
 	return stack.Down(ctx, stack.Options{Volumes: targets.Flag(volumes)})

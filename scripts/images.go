@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
 // Test images for the real-engine scripts. No registry is reachable, so
@@ -56,6 +57,9 @@ func sharedLibs(bin string) ([]string, error) {
 
 // BuildTestImages builds every test image that is missing.
 func BuildTestImages(ctx context.Context, eng *engine.Engine) error {
+	if err := buildTRTStandin(ctx, eng); err != nil {
+		return err
+	}
 	bb, err := readFile(busyboxPath)
 	if err != nil {
 		return fmt.Errorf("%w (apt-get install busybox-static)", err)
@@ -112,4 +116,22 @@ ENTRYPOINT ["/bin/prometheus"]
 	script := "#!/bin/sh\ncase \"$*\" in *-healthcheck*) echo 'not ready: model still loading'; exit 1;; esac\necho 'simulator starting; it never becomes ready'\nexec sleep 3600\n"
 	return build(SimUnhealthyImage, "FROM scratch\n"+busyboxInstallStep+"COPY sim /sim\nENTRYPOINT [\"/sim\"]\n",
 		engine.BuildFile{Name: "sim", Mode: 0o755, Data: []byte(script)})
+}
+
+// buildTRTStandin builds the stand-in of the TensorRT-LLM Triton image:
+// scripts/trtstandin FROM scratch under the names of the real image's tools.
+func buildTRTStandin(ctx context.Context, eng *engine.Engine) error {
+	if ok, err := eng.ImageExists(ctx, trttest.StandinImage); err != nil || ok {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "lop-trt-standin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := trttest.BuildStandin(root, dir)
+	if err != nil {
+		return err
+	}
+	return trttest.BuildImage(ctx, eng, trttest.StandinImage, bin, nil)
 }

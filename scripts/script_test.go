@@ -29,6 +29,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/scripts/fakes"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu/gpufake"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
 func TestMain(m *testing.M) {
@@ -114,6 +115,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("LOP_PLAIN", "1")
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
+			e.Setenv("TRT_STANDIN_IMAGE", trttest.StandinImage)
 			e.Setenv("GPU_CAPTURES", filepath.Join(root, "tasks", "gpu", "testdata"))
 			e.Setenv("PROMETHEUS_TEST_IMAGE", PrometheusImage)
 			e.Setenv("GRAFANA_TEST_IMAGE", GrafanaImage)
@@ -148,6 +150,7 @@ func TestScripts(t *testing.T) {
 			"httpget":     cmdHTTPGet,
 			"waitfile":    cmdWaitFile,
 			"engineclean": cmdEngineClean,
+			"trtrelease":  cmdTRTRelease,
 		},
 	})
 }
@@ -262,4 +265,15 @@ func copyTree(src, dst string) error {
 		info, _ := d.Info()
 		return os.WriteFile(target, data, info.Mode().Perm())
 	})
+}
+
+// trtrelease DIR REF: make a local git repository that looks like a
+// TensorRT-LLM release tagged REF, and point LOP_TRTLLM_SOURCE at it.
+func cmdTRTRelease(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: trtrelease DIR REF")
+	}
+	src, err := trttest.GitRelease(ts.MkAbs(args[0]), args[1], nil)
+	ts.Check(err)
+	ts.Setenv("LOP_TRTLLM_SOURCE", src)
 }

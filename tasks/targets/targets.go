@@ -13,6 +13,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/modelrepo"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt"
 )
 
 // Flag returns the value of an optional mage bool flag.
@@ -31,6 +32,11 @@ func Duration(d *time.Duration, def time.Duration) time.Duration {
 func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
 	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
 	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
+		if profile == "triton-trt" {
+			if err := trt.RequireEngine("."); err != nil {
+				return err
+			}
+		}
 		if backend, gpu := map[string]string{"vllm": "vllm", "triton": "triton", "triton-trt": "trt"}[profile]; gpu && !Flag(nocheck) {
 			if err := preflight(ctx, backend, cfg); err != nil {
 				return err
