@@ -149,6 +149,7 @@ func TestScripts(t *testing.T) {
 			"whyskip":     cmdWhySkip,
 			"httpget":     cmdHTTPGet,
 			"waitfile":    cmdWaitFile,
+			"waithttp":    cmdWaitHTTP,
 			"engineclean": cmdEngineClean,
 			"trtrelease":  cmdTRTRelease,
 		},
@@ -276,4 +277,28 @@ func cmdTRTRelease(ts *testscript.TestScript, neg bool, args []string) {
 	src, err := trttest.GitRelease(ts.MkAbs(args[0]), args[1], nil)
 	ts.Check(err)
 	ts.Setenv("LOP_TRTLLM_SOURCE", src)
+}
+
+// waithttp URL [SECONDS]: wait (default 30s) until URL answers 200.
+func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waithttp URL [SECONDS]")
+	}
+	limit := 30 * time.Second
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1] + "s")
+		ts.Check(err)
+		limit = d
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		_, code, err := get(args[0])
+		if err == nil && code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not answer 200 within %s (last: code %d, err %v)", args[0], limit, code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
