@@ -25,7 +25,13 @@ func settings() (*env.Config, error) {
 		if exErr != nil {
 			return nil, err
 		}
-		return env.NewConfig(env.ExamplePath, ex.Map()), nil
+		values := ex.Map()
+		for k := range values {
+			if v, ok := os.LookupEnv(k); ok {
+				values[k] = v // the environment overrides, as with .env
+			}
+		}
+		return env.NewConfig(env.ExamplePath, values), nil
 	}
 	return nil, err
 }
@@ -159,10 +165,7 @@ func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) err
 	if o.MetricsAddr != "" {
 		fmt.Printf("load: client metrics on http://%s/metrics\n", o.MetricsAddr)
 	}
-	res, err := load.Run(ctx, o)
-	if res != nil {
-		fmt.Printf("results written to %s\n", o.Out)
-	}
+	res, err := load.Run(ctx, o) // prints the summary and where the results went
 	if err != nil {
 		return err
 	}
