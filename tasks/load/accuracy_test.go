@@ -40,7 +40,7 @@ func BenchmarkAccuracy(b *testing.B) {
 				o.URL, o.Model = run.APIURL, cfg.ServedModelName
 				o.MaxTokens, o.IgnoreEOS = 32, true
 				o.Requests = max(3*c, 20)
-				o.WarmupRequests = c // open every connection before measuring
+				o.WarmupRequests = c                                        // open every connection before measuring
 				o.SLO = load.SLO{Availability: -1, TTFTP95: -1, ITLP95: -1} // measure, do not judge
 				res, err := load.Run(ctx, o)
 				if err != nil {
