@@ -528,7 +528,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, hr *http.Request, m *trit
 		}
 		text := outputText(nil, r.textSeed, 0, p.produced)
 		if !g.excludeIn {
-			text = append([]byte(g.prompt), text...)
+			text = append([]byte(g.prompt+" "), text...)
 		}
 		ev := s.genEvent(nil, g, m, r, text, p, p.produced)
 		if stream {
@@ -908,7 +908,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, hr *http.Request, m *tritonM
 	} else {
 		text := string(outputText(nil, r.textSeed, 0, p.produced))
 		if !x.excludeIn {
-			text = x.prompt + text
+			text = x.prompt + " " + text
 		}
 		if want("text_output") {
 			outs = append(outs, map[string]any{"name": "text_output", "datatype": "BYTES", "shape": []int{1, 1}, "data": []string{text}})

@@ -279,23 +279,42 @@ func Down(ctx context.Context, o Options) error {
 	return nil
 }
 
-// Logs follows the logs of the project's containers (or one service) until
-// ctx is cancelled (Ctrl+C).
-func Logs(ctx context.Context, o Options) error {
+// project is the validated configuration, a connected engine and the
+// containers of the compose project.
+type project struct {
+	cfg        *env.Config
+	eng        *engine.Engine
+	name       string
+	containers []engine.Container
+}
+
+func openProject(ctx context.Context, o Options) (*project, error) {
 	cfg, err := env.Load(o.root())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	eng, err := engine.Connect(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer eng.Close()
-	project := cfg.Get("COMPOSE_PROJECT_NAME")
-	cs, err := eng.ProjectContainers(ctx, project)
+	name := cfg.Get("COMPOSE_PROJECT_NAME")
+	cs, err := eng.ProjectContainers(ctx, name)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return &project{cfg: cfg, eng: eng, name: name, containers: cs}, nil
+}
+
+// Logs follows the logs of the project's containers (or one service) until
+// ctx is cancelled (Ctrl+C).
+func Logs(ctx context.Context, o Options) error {
+	p, err := openProject(ctx, o)
 	if err != nil {
 		return err
 	}
+	defer p.eng.Close()
+	eng, project, cs := p.eng, p.name, p.containers
 	if len(cs) == 0 {
 		return fmt.Errorf("no containers in project %s; start a profile first, e.g. mage up:sim", project)
 	}
@@ -381,21 +400,12 @@ var ErrUnhealthy = errors.New("the stack is not healthy")
 // scrapes each target of the running services (up or down, with the last
 // error). It fails when a container failed or a target is down.
 func Status(ctx context.Context, o Options) error {
-	cfg, err := env.Load(o.root())
+	p, err := openProject(ctx, o)
 	if err != nil {
 		return err
 	}
-	out := o.out()
-	eng, err := engine.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	project := cfg.Get("COMPOSE_PROJECT_NAME")
-	cs, err := eng.ProjectContainers(ctx, project)
-	if err != nil {
-		return err
-	}
+	defer p.eng.Close()
+	out, cfg, project, cs := o.out(), p.cfg, p.name, p.containers
 	if len(cs) == 0 {
 		fmt.Fprintf(out, "no containers in project %s; start a profile, e.g. mage up:sim\n", project)
 		return nil
