@@ -12,10 +12,20 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/dash"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/targets"
 )
+
+// Demo runs the main job with no GPU and no Docker: the simulator in-process, load against it, TTFT/ITL against the SLOs.
+func Demo(ctx context.Context,
+	duration *time.Duration, // how long the load runs (default 20s)
+	concurrency *int, // concurrent streaming workers (default 16)
+	out *string, // results file (default results/demo-TIME.json)
+) error {
+	return targets.Demo(ctx, duration, concurrency, out)
+}
 
 // Env holds the targets that manage deploy/.env.
 type Env mg.Namespace
@@ -41,6 +51,11 @@ func (Check) GPU(ctx context.Context, json *bool, mindriver *int) error {
 // All runs every check: the GPU, the Docker engine, Compose and the NVIDIA container runtime (also: mage check).
 func (Check) All(ctx context.Context, json *bool, mindriver *int) error {
 	return targets.CheckAll(ctx, json, mindriver)
+}
+
+// Config validates the compose file, Prometheus config and rules, and every dashboard query against real metric names.
+func (Check) Config(ctx context.Context) error {
+	return targets.CheckConfig(ctx)
 }
 
 // Aliases: `mage check` runs every check.
@@ -165,6 +180,144 @@ func (Compile) Trt(ctx context.Context,
 	nocheck *bool, // skip the GPU checks
 ) error {
 	return targets.CompileTRT(ctx, targets.TRTFlags{Model: model, MaxBatch: maxbatch, MaxInput: maxinput, MaxOutput: maxoutput, DType: dtype, TP: tp, Force: force, NoCheck: nocheck})
+}
+
+// Smoke holds the smoke tests: one PASS or FAIL line per step, non-zero exit on any failure.
+type Smoke mg.Namespace
+
+// Vllm checks vLLM: health, models, version, a short, a long and a streamed completion, metrics.
+func (Smoke) Vllm(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/FAIL lines
+	url *string, // server base URL (default: from deploy/.env)
+) error {
+	return targets.Smoke(ctx, "vllm", json, url)
+}
+
+// Triton checks Triton's vLLM model: health, metadata, short, long and streamed generate, metrics.
+func (Smoke) Triton(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/FAIL lines
+	url *string, // server base URL (default: from deploy/.env)
+) error {
+	return targets.Smoke(ctx, "triton", json, url)
+}
+
+// Trt checks Triton's TensorRT-LLM ensemble (text in, text out): health, metadata, generate, stream, metrics.
+func (Smoke) Trt(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/FAIL lines
+	url *string, // server base URL (default: from deploy/.env)
+) error {
+	return targets.Smoke(ctx, "trt", json, url)
+}
+
+// Sim checks the simulator with the steps of its personality (SIM_PERSONALITY in deploy/.env).
+func (Smoke) Sim(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/FAIL lines
+	url *string, // server base URL (default: from deploy/.env)
+) error {
+	return targets.Smoke(ctx, "sim", json, url)
+}
+
+// Dash regenerates the Grafana dashboards (dashboards/) and the SLO rules (deploy/prometheus/rules) from Go.
+func Dash() error {
+	return dash.GenerateAll(".")
+}
+
+// Bench holds the load sweeps: `mage bench:vllm` steps the load up until the SLOs break and writes report.html.
+type Bench mg.Namespace
+
+// Vllm sweeps vLLM's load (concurrency 1, 2, 4 up to -max, or request rates) beside its metrics; table, JSON, report.html.
+func (Bench) Vllm(ctx context.Context,
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	start *float64, // first load (default 1); the loads double up to -max
+	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
+	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
+	step *time.Duration, // measured length of each step (default 30s)
+	warmup *time.Duration, // unmeasured warm-up before each step (default a sixth of -step, at most 5s)
+	shape *string, // -mode=rate arrivals: poisson (default), gamma or constant
+	cap *int, // -mode=rate: at most this many requests in flight (default no cap)
+	url *string, // server base URL (default: from deploy/.env)
+	scrape *string, // server metrics URL (default: from deploy/.env), or off
+	out *string, // directory for bench.json and report.html (default results/bench-vllm-TIME)
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
+	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+) error {
+	return targets.Bench(ctx, "vllm", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+}
+
+// Triton sweeps Triton's load (vLLM backend; concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
+func (Bench) Triton(ctx context.Context,
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	start *float64, // first load (default 1); the loads double up to -max
+	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
+	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
+	step *time.Duration, // measured length of each step (default 30s)
+	warmup *time.Duration, // unmeasured warm-up before each step (default a sixth of -step, at most 5s)
+	shape *string, // -mode=rate arrivals: poisson (default), gamma or constant
+	cap *int, // -mode=rate: at most this many requests in flight (default no cap)
+	url *string, // server base URL (default: from deploy/.env)
+	scrape *string, // server metrics URL (default: from deploy/.env), or off
+	out *string, // directory for bench.json and report.html (default results/bench-triton-TIME)
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
+	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+) error {
+	return targets.Bench(ctx, "triton", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+}
+
+// Trt sweeps Triton's TensorRT-LLM load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
+func (Bench) Trt(ctx context.Context,
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	start *float64, // first load (default 1); the loads double up to -max
+	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
+	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
+	step *time.Duration, // measured length of each step (default 30s)
+	warmup *time.Duration, // unmeasured warm-up before each step (default a sixth of -step, at most 5s)
+	shape *string, // -mode=rate arrivals: poisson (default), gamma or constant
+	cap *int, // -mode=rate: at most this many requests in flight (default no cap)
+	url *string, // server base URL (default: from deploy/.env)
+	scrape *string, // server metrics URL (default: from deploy/.env), or off
+	out *string, // directory for bench.json and report.html (default results/bench-trt-TIME)
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
+	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+) error {
+	return targets.Bench(ctx, "trt", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+}
+
+// Sim sweeps the simulator's load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
+func (Bench) Sim(ctx context.Context,
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	start *float64, // first load (default 1); the loads double up to -max
+	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
+	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
+	step *time.Duration, // measured length of each step (default 30s)
+	warmup *time.Duration, // unmeasured warm-up before each step (default a sixth of -step, at most 5s)
+	shape *string, // -mode=rate arrivals: poisson (default), gamma or constant
+	cap *int, // -mode=rate: at most this many requests in flight (default no cap)
+	url *string, // server base URL (default: from deploy/.env)
+	scrape *string, // server metrics URL (default: from deploy/.env), or off
+	out *string, // directory for bench.json and report.html (default results/bench-sim-TIME)
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	checksum *string, // sha256:HEX of a -dataset URL
+	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
+	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+) error {
+	return targets.Bench(ctx, "sim", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+}
+
+// Compare writes one report of several sweeps side by side: mage bench:compare a.json,b.json (one comma-separated list).
+func (Bench) Compare(ctx context.Context, files string,
+	out *string, // report file (.html) or directory for compare.html (default results/compare-TIME.html)
+) error {
+	return targets.BenchCompare(ctx, files, out)
 }
 
 // Down stops every profile; volumes are kept unless -volumes is given.

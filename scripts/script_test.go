@@ -116,6 +116,10 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
 			e.Setenv("TRT_STANDIN_IMAGE", trttest.StandinImage)
+			e.Setenv("REPO_ROOT", root) // read-only use: targets that need the Go source
+			e.Setenv("GOCACHE", goEnv("GOCACHE"))
+			e.Setenv("GOPATH", goEnv("GOPATH"))
+			e.Setenv("GOFLAGS", os.Getenv("GOFLAGS"))
 			e.Setenv("GPU_CAPTURES", filepath.Join(root, "tasks", "gpu", "testdata"))
 			e.Setenv("PROMETHEUS_TEST_IMAGE", PrometheusImage)
 			e.Setenv("GRAFANA_TEST_IMAGE", GrafanaImage)
@@ -301,4 +305,14 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// goEnv returns a `go env` value, so that scripts running `go` share the
+// caches of the test run.
+func goEnv(key string) string {
+	out, err := exec.Command("go", "env", key).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -1,0 +1,510 @@
+// Package bench sweeps the load on an inference server, step by step
+// (concurrency 1, 2, 4, ... or request rates), measures each step with the
+// load generator (tasks/load) while scraping the server's own /metrics,
+// stops early once the SLOs break badly, and renders the results as one
+// self-contained HTML report (SVG charts drawn here, no scripts, no
+// network). Compare merges several sweeps into one report.
+//
+// # Results file (schema "bench/v1")
+//
+//	{
+//	  "schema": "bench/v1",
+//	  "backend": "vllm", "model": "qwen", "url": "http://127.0.0.1:8000", "protocol": "openai-chat",
+//	  "metrics_url": "http://127.0.0.1:8000/metrics",   // "" when not scraped
+//	  "started": "2026-01-02T15:04:05Z",
+//	  "settings": {"mode": "concurrency",               // concurrency | rate
+//	               "steps": [1, 2, 4, 8],               // the planned loads
+//	               "step_seconds": 30, "warmup_seconds": 5, "max_tokens": 128, "stream": true,
+//	               "prompts": "default (5 prompts)", "shape": "",  // shape: rate mode's arrivals
+//	               "max_in_flight": 0,                  // rate mode's cap on in-flight requests (0 none)
+//	               "slo": {"availability": 0.999, "ttft_p95_seconds": 2, "itl_p95_seconds": 0.15},  // 0 = off
+//	               "early_stop": {"availability_below": 0.99, "ttft_p95_over_slo_factor": 2}},
+//	  "steps": [{"load": 1,
+//	             "result": {...},                       // the load generator's results (schema loadgen/v1)
+//	             "server": {"metrics_url": "...", "error": "", "seconds": 29.9,
+//	                        "ttft_seconds": {"metric": "vllm:time_to_first_token_seconds", "count": 120,
+//	                                         "mean": 0.05, "p50": 0.04, "p90": 0.07, "p95": 0.08, "p99": 0.09},
+//	                        "itl_seconds": {...}, "e2e_seconds": {...},
+//	                        "requests_per_second": 4.0,
+//	                        "triton": {"model": "ensemble", "requests_per_second": 4, "failures_per_second": 0,
+//	                                   "avg_queue_us": 12, "avg_compute_infer_us": 950000, "avg_request_us": 960000},
+//	                        "gauges": {"running": {"metric": "vllm:num_requests_running", "peak": 1, "mean": 0.9,
+//	                                               "samples": 30}, ...}},
+//	             "partial": false}],                    // true: canceled (Ctrl+C) before its end
+//	  "best_load_meeting_slos": 4,                      // null when no step met every SLO
+//	  "stopped_by": "limit",                            // limit | slo | canceled | error
+//	  "stopped_early_reason": ""                        // why the sweep ended before its last step
+//	}
+//
+// Server figures cover the time from the end of the step's warm-up to the
+// end of the step (in-flight requests included); histogram quantiles are
+// interpolated within buckets as Prometheus's histogram_quantile does, so
+// they are only as fine as the server's buckets.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+)
+
+// Schema is the results file's schema tag.
+const Schema = "bench/v1"
+
+// Sweep modes.
+const (
+	ModeConcurrency = "concurrency" // closed loop: N workers per step
+	ModeRate        = "rate"        // open loop: N requests per second per step
+)
+
+// How a sweep ended.
+const (
+	StoppedLimit    = "limit"    // every planned step ran
+	StoppedSLO      = "slo"      // the SLOs broke badly (StopRule)
+	StoppedCanceled = "canceled" // ctx ended (Ctrl+C)
+	StoppedError    = "error"    // the load generator failed
+)
+
+// SLOSettings are the objectives of the sweep in seconds; 0 means off.
+type SLOSettings struct {
+	Availability   float64 `json:"availability"`
+	TTFTP95Seconds float64 `json:"ttft_p95_seconds"`
+	ITLP95Seconds  float64 `json:"itl_p95_seconds"`
+}
+
+// StopRule says when the SLOs are broken badly enough to end a sweep
+// before its last step. A zero field takes the default; a negative one is off.
+type StopRule struct {
+	// AvailabilityBelow stops when a step's availability is below it (default 0.99).
+	AvailabilityBelow float64 `json:"availability_below"`
+	// TTFTFactor stops when a step's p95 TTFT exceeds this multiple of the
+	// TTFT SLO (default 2).
+	TTFTFactor float64 `json:"ttft_p95_over_slo_factor"`
+}
+
+// DefaultStopRule: availability below 99% or p95 TTFT over twice its SLO.
+func DefaultStopRule() StopRule { return StopRule{AvailabilityBelow: 0.99, TTFTFactor: 2} }
+
+// Settings are a sweep's settings as recorded in the results.
+type Settings struct {
+	Mode          string      `json:"mode"`
+	Steps         []float64   `json:"steps"`
+	StepSeconds   float64     `json:"step_seconds"`
+	WarmupSeconds float64     `json:"warmup_seconds"`
+	MaxTokens     int         `json:"max_tokens"`
+	Stream        bool        `json:"stream"`
+	Prompts       string      `json:"prompts"`
+	Shape         string      `json:"shape,omitempty"`
+	MaxInFlight   int         `json:"max_in_flight,omitempty"`
+	SLO           SLOSettings `json:"slo"`
+	EarlyStop     StopRule    `json:"early_stop"`
+}
+
+// Step is one load level of a sweep.
+type Step struct {
+	Load    float64      `json:"load"`
+	Result  *load.Result `json:"result"`
+	Server  *Server      `json:"server,omitempty"`
+	Partial bool         `json:"partial,omitempty"`
+}
+
+// Result is a sweep's outcome; it is also the results file.
+type Result struct {
+	Schema              string        `json:"schema"`
+	Backend             string        `json:"backend"`
+	Model               string        `json:"model"`
+	URL                 string        `json:"url"`
+	Protocol            load.Protocol `json:"protocol"`
+	MetricsURL          string        `json:"metrics_url"`
+	Started             string        `json:"started"`
+	Settings            Settings      `json:"settings"`
+	Steps               []Step        `json:"steps"`
+	BestLoadMeetingSLOs *float64      `json:"best_load_meeting_slos"`
+	StoppedBy           string        `json:"stopped_by"`
+	StoppedEarlyReason  string        `json:"stopped_early_reason,omitempty"`
+}
+
+// Options configure a sweep.
+type Options struct {
+	// Load is the base of every step: URL, Protocol, Model, Backend,
+	// MaxTokens, Stream, Prompts, SLO, Shape, HTTPClient... (load.Preset
+	// gives a start). Concurrency, Rate, Duration, Warmup, Out and Status
+	// are set per step.
+	Load load.Options
+	// Mode is ModeConcurrency (default) or ModeRate.
+	Mode string
+	// Steps are the loads in the order they run (Plan makes them).
+	Steps []float64
+	// StepDuration is the measured length of each step (default 30 s);
+	// Warmup runs before it, unmeasured.
+	StepDuration time.Duration
+	Warmup       time.Duration
+	// MaxInFlight caps in-flight requests in rate mode (0 = no cap).
+	MaxInFlight int
+	// MetricsURL is the server's /metrics ("" = not scraped).
+	MetricsURL string
+	// MetricsModel selects the Triton model of the nv_inference_* counters
+	// ("" sums every model).
+	MetricsModel string
+	// SampleEvery is the gauge sampling period during a step (default 1 s).
+	SampleEvery time.Duration
+	// Stop is the early-stop rule (zero: DefaultStopRule).
+	Stop StopRule
+	// Out receives the table, one row per step as it ends (nil: none).
+	Out io.Writer
+	// ScrapeClient fetches MetricsURL (default: a client with a 10 s timeout).
+	ScrapeClient *http.Client
+}
+
+// Plan returns the loads of a sweep: start, doubling, up to and including
+// max (max is the last step even when it is not a doubling). Concurrency
+// steps are whole numbers.
+func Plan(mode string, start, max float64) ([]float64, error) {
+	if err := checkMode(mode); err != nil {
+		return nil, err
+	}
+	if start == 0 {
+		start = 1
+	}
+	if !(start > 0) || math.IsInf(start, 0) {
+		return nil, fmt.Errorf("-start=%v: the first load must be a positive number", start)
+	}
+	if !(max >= start) || math.IsInf(max, 0) {
+		return nil, fmt.Errorf("-max=%v: the highest load must be a finite number >= -start (%v)", max, start)
+	}
+	if mode == ModeConcurrency && (start != math.Trunc(start) || max != math.Trunc(max)) {
+		return nil, fmt.Errorf("-start=%v -max=%v: concurrency steps are whole numbers of workers", start, max)
+	}
+	var steps []float64
+	for l := start; l < max && len(steps) < 64; l *= 2 {
+		steps = append(steps, round3(l))
+	}
+	return append(steps, max), nil
+}
+
+// ParseSteps parses a comma-separated list of loads, e.g. "1,2,4,8", in
+// increasing order.
+func ParseSteps(mode, list string) ([]float64, error) {
+	if err := checkMode(mode); err != nil {
+		return nil, err
+	}
+	var steps []float64
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("-steps=%q: %q is not a positive number (expected e.g. -steps=1,2,4,8)", list, f)
+		}
+		if mode == ModeConcurrency && v != math.Trunc(v) {
+			return nil, fmt.Errorf("-steps=%q: %q: concurrency steps are whole numbers of workers", list, f)
+		}
+		if len(steps) > 0 && v <= steps[len(steps)-1] {
+			return nil, fmt.Errorf("-steps=%q: loads must increase (%v after %v)", list, v, steps[len(steps)-1])
+		}
+		steps = append(steps, v)
+	}
+	return steps, nil
+}
+
+func checkMode(mode string) error {
+	if mode != ModeConcurrency && mode != ModeRate {
+		return fmt.Errorf("-mode=%q: expected %s or %s", mode, ModeConcurrency, ModeRate)
+	}
+	return nil
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// effectiveSLO resolves load's convention (0 = default, < 0 = off) into
+// seconds, 0 meaning off.
+func effectiveSLO(s load.SLO) SLOSettings {
+	d := load.DefaultSLO()
+	pick := func(v, def float64) float64 {
+		switch {
+		case v < 0:
+			return 0
+		case v == 0:
+			return def
+		}
+		return v
+	}
+	return SLOSettings{
+		Availability:   pick(s.Availability, d.Availability),
+		TTFTP95Seconds: pick(s.TTFTP95.Seconds(), d.TTFTP95.Seconds()),
+		ITLP95Seconds:  pick(s.ITLP95.Seconds(), d.ITLP95.Seconds()),
+	}
+}
+
+func (r StopRule) withDefaults() StopRule {
+	d := DefaultStopRule()
+	if r.AvailabilityBelow == 0 {
+		r.AvailabilityBelow = d.AvailabilityBelow
+	}
+	if r.TTFTFactor == 0 {
+		r.TTFTFactor = d.TTFTFactor
+	}
+	return r
+}
+
+// Run runs the sweep. It returns the result so far together with any
+// error, so that a caller can write what was measured.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Mode == "" {
+		o.Mode = ModeConcurrency
+	}
+	if err := checkMode(o.Mode); err != nil {
+		return nil, err
+	}
+	if len(o.Steps) == 0 {
+		return nil, errors.New("bench: no steps (use Plan or -steps)")
+	}
+	if o.StepDuration <= 0 {
+		o.StepDuration = 30 * time.Second
+	}
+	if o.SampleEvery <= 0 {
+		o.SampleEvery = time.Second
+	}
+	if o.ScrapeClient == nil {
+		o.ScrapeClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	o.Stop = o.Stop.withDefaults()
+	base := o.Load
+	if base.MaxTokens == 0 {
+		base.MaxTokens = 128
+	}
+	promptsDesc := base.Prompts.Describe()
+	// Resolve the prompts once (a dataset URL is fetched once, not per step).
+	prompts, err := load.LoadPrompts(ctx, base.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	base.Prompts = load.PromptSource{Prompts: prompts}
+	if base.DrainTimeout == 0 {
+		base.DrainTimeout = min(max(2*o.StepDuration, 10*time.Second), 60*time.Second)
+	}
+	res := &Result{
+		Schema: Schema, Backend: base.Backend, Model: base.Model, URL: base.URL, Protocol: base.Protocol,
+		MetricsURL: o.MetricsURL, Started: time.Now().UTC().Format(time.RFC3339),
+		Settings: Settings{
+			Mode: o.Mode, Steps: o.Steps, StepSeconds: o.StepDuration.Seconds(), WarmupSeconds: o.Warmup.Seconds(),
+			MaxTokens: base.MaxTokens, Stream: base.Stream, Prompts: promptsDesc,
+			SLO: effectiveSLO(base.SLO), EarlyStop: o.Stop,
+		},
+		StoppedBy: StoppedLimit,
+	}
+	if res.Protocol == "" {
+		res.Protocol = load.ProtocolOpenAIChat
+	}
+	if o.Mode == ModeRate {
+		res.Settings.Shape = base.Shape
+		if res.Settings.Shape == "" {
+			res.Settings.Shape = load.ShapePoisson
+		}
+		res.Settings.MaxInFlight = o.MaxInFlight
+	}
+	tw := newStepTable(o.Out, o.Mode, o.MetricsURL != "")
+	for i, l := range o.Steps {
+		if ctx.Err() != nil {
+			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled before step %d (%s %v)", i+1, o.Mode, l)
+			break
+		}
+		lo := base
+		lo.Duration, lo.Warmup, lo.Requests, lo.Out = o.StepDuration, o.Warmup, 0, ""
+		lo.Status, lo.MetricsAddr, lo.MetricsListener, lo.Registry = nil, "", nil, nil
+		if o.Mode == ModeConcurrency {
+			lo.Concurrency, lo.Rate = int(l), 0
+		} else {
+			lo.Rate, lo.Concurrency = l, o.MaxInFlight
+			if lo.Shape == "" {
+				lo.Shape = load.ShapePoisson
+			}
+		}
+		var watch *serverWatch
+		if o.MetricsURL != "" {
+			watch = startWatch(ctx, o.ScrapeClient, o.MetricsURL, o.MetricsModel, o.Warmup, o.SampleEvery)
+		}
+		lr, err := load.Run(ctx, lo)
+		step := Step{Load: l, Result: lr}
+		if watch != nil {
+			step.Server = watch.stop(ctx)
+		}
+		if err != nil && !errors.Is(err, load.ErrSLO) {
+			if lr != nil {
+				res.addStep(step, ctx.Err() != nil)
+			}
+			res.StoppedBy, res.StoppedEarlyReason = StoppedError, fmt.Sprintf("step %d (%s %v): %v", i+1, o.Mode, l, err)
+			res.finish()
+			tw.end(res)
+			return res, fmt.Errorf("step %d (%s %v): %w", i+1, o.Mode, l, err)
+		}
+		if lr == nil {
+			break
+		}
+		if res.Model == "" {
+			res.Model = lr.Model
+		}
+		partial := ctx.Err() != nil
+		res.addStep(step, partial)
+		tw.row(i+1, res.Steps[len(res.Steps)-1])
+		if partial {
+			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled during step %d (%s %v); that step is partial", i+1, o.Mode, l)
+			break
+		}
+		if why := o.Stop.broken(res.Settings.SLO, lr); why != "" {
+			if i < len(o.Steps)-1 {
+				res.StoppedBy = StoppedSLO
+				res.StoppedEarlyReason = fmt.Sprintf("step %d (%s %v): %s; %d planned step(s) not run", i+1, o.Mode, l, why, len(o.Steps)-1-i)
+			}
+			break
+		}
+	}
+	res.finish()
+	tw.end(res)
+	return res, nil
+}
+
+func (r *Result) addStep(s Step, partial bool) {
+	s.Partial = partial
+	r.Steps = append(r.Steps, s)
+}
+
+// finish computes the highest load that met every SLO.
+func (r *Result) finish() {
+	r.BestLoadMeetingSLOs = BestLoad(r.Steps)
+}
+
+// BestLoad is the highest load up to which every complete step met every
+// SLO (steps in load order; the first failing step ends the search, so a
+// lucky step above a failing one does not count), or nil when the lowest
+// step already failed. Partial (canceled) steps are skipped.
+func BestLoad(steps []Step) *float64 {
+	ordered := append([]Step(nil), steps...)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Load < ordered[j].Load })
+	var best *float64
+	for _, s := range ordered {
+		if s.Partial || s.Result == nil {
+			continue
+		}
+		if !s.Result.SLOOK {
+			break
+		}
+		l := s.Load
+		best = &l
+	}
+	return best
+}
+
+// broken returns why a step breaks the SLOs badly enough to stop, or "".
+func (r StopRule) broken(slo SLOSettings, lr *load.Result) string {
+	if lr.Requests.OK == 0 {
+		return fmt.Sprintf("no request succeeded (%d failed)", lr.Requests.Failed)
+	}
+	if a := lr.Requests.Availability; r.AvailabilityBelow > 0 && a != nil && *a < r.AvailabilityBelow {
+		return fmt.Sprintf("availability %.2f%% < %.2f%%", *a*100, r.AvailabilityBelow*100)
+	}
+	if r.TTFTFactor > 0 && slo.TTFTP95Seconds > 0 {
+		limit := r.TTFTFactor * slo.TTFTP95Seconds
+		if p := lr.TTFTFromIntended.P95; lr.TTFTFromIntended.Count > 0 && p > limit {
+			return fmt.Sprintf("p95 TTFT %s > %g x the SLO %s", fmtSeconds(p), r.TTFTFactor, fmtSeconds(slo.TTFTP95Seconds))
+		}
+	}
+	return ""
+}
+
+// WriteResult writes r as indented JSON to path, atomically.
+func WriteResult(path string, r *Result) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// ReadResult reads and checks a results file.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResult(b, path)
+}
+
+// ParseResult decodes and checks a results file's content; name is used
+// in errors.
+func ParseResult(b []byte, name string) (*Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: not a bench results file: %v", name, err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, expected %q (a file written by mage bench:*; a load:* results file is not a sweep)", name, r.Schema, Schema)
+	}
+	if err := checkMode(r.Settings.Mode); err != nil {
+		return nil, fmt.Errorf("%s: settings.mode: %v", name, strings.TrimPrefix(err.Error(), "-mode="))
+	}
+	for i, s := range r.Steps {
+		if s.Result == nil {
+			return nil, fmt.Errorf("%s: steps[%d] has no \"result\"", name, i)
+		}
+		if !(s.Load > 0) || math.IsInf(s.Load, 0) {
+			return nil, fmt.Errorf("%s: steps[%d].load is %v, expected a positive number", name, i, s.Load)
+		}
+	}
+	sort.SliceStable(r.Steps, func(i, j int) bool { return r.Steps[i].Load < r.Steps[j].Load })
+	return &r, nil
+}
+
+// fmtSeconds formats seconds with a unit that suits the magnitude.
+func fmtSeconds(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "-"
+	case s == 0:
+		return "0"
+	case s < 0.001:
+		return fmt.Sprintf("%.0fµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.3gms", s*1000)
+	}
+	return fmt.Sprintf("%.3gs", s)
+}
+
+// fmtLoad formats a load value.
+func fmtLoad(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }

@@ -1,0 +1,188 @@
+package smoke
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+)
+
+// triton runs the steps against Triton's KServe v2 API with the generate
+// extension: a vLLM-backend model or a TensorRT-LLM ensemble.
+func (r *runner) triton(ctx context.Context) {
+	q, g := r.o.QuickTimeout, r.o.GenTimeout
+	base := "/v2/models/" + url.PathEscape(r.o.Model)
+	r.step(ctx, "health", q, func(ctx context.Context) (string, error) {
+		return r.getOK(ctx, "/v2/health/ready")
+	})
+	r.step(ctx, "model metadata", q, func(ctx context.Context) (string, error) {
+		return r.metadata(ctx, base)
+	})
+	r.step(ctx, "model ready", q, func(ctx context.Context) (string, error) {
+		return r.getOK(ctx, base+"/ready")
+	})
+	r.step(ctx, "generate short", g, func(ctx context.Context) (string, error) {
+		return r.generate(ctx, base+"/generate", ShortPrompt, ShortMaxTokens)
+	})
+	r.step(ctx, "generate long", g, func(ctx context.Context) (string, error) {
+		return r.generate(ctx, base+"/generate", LongPrompt, LongMaxTokens)
+	})
+	r.step(ctx, "generate stream", g, func(ctx context.Context) (string, error) {
+		return r.generateStream(ctx, base+"/generate_stream")
+	})
+	r.metricsStep(ctx, "nv_inference_request_success")
+}
+
+// requiredTensors are the inputs and outputs the smoke requests use.
+func (r *runner) requiredTensors() (inputs, outputs []string) {
+	if r.o.Protocol == load.ProtocolTritonTRT {
+		return []string{"text_input", "max_tokens"}, []string{"text_output"}
+	}
+	return []string{"text_input"}, []string{"text_output"}
+}
+
+// metadata checks the model metadata for the tensors the requests use.
+func (r *runner) metadata(ctx context.Context, path string) (string, error) {
+	resp, body, err := r.call(ctx, http.MethodGet, path, nil, false)
+	if err != nil {
+		return "", err
+	}
+	if err := expectStatus(http.MethodGet, path, resp, body); err != nil {
+		return "", err
+	}
+	type tensor struct {
+		Name string `json:"name"`
+	}
+	var md struct {
+		Name     string   `json:"name"`
+		Platform string   `json:"platform"`
+		Versions []string `json:"versions"`
+		Inputs   []tensor `json:"inputs"`
+		Outputs  []tensor `json:"outputs"`
+	}
+	if err := json.Unmarshal(body, &md); err != nil {
+		return "", fmt.Errorf("GET %s: expected the model metadata JSON {\"name\", \"inputs\": [...], \"outputs\": [...]}, got: %s", path, Snippet(body))
+	}
+	names := func(ts []tensor) map[string]bool {
+		m := map[string]bool{}
+		for _, t := range ts {
+			m[t.Name] = true
+		}
+		return m
+	}
+	in, out := names(md.Inputs), names(md.Outputs)
+	wantIn, wantOut := r.requiredTensors()
+	var missing []string
+	for _, n := range wantIn {
+		if !in[n] {
+			missing = append(missing, "input "+n)
+		}
+	}
+	for _, n := range wantOut {
+		if !out[n] {
+			missing = append(missing, "output "+n)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("GET %s: expected a text model (%s), missing %s: %s", path,
+			strings.Join(append(prefixAll("input ", wantIn), prefixAll("output ", wantOut)...), ", "),
+			strings.Join(missing, ", "), Snippet(body))
+	}
+	d := fmt.Sprintf("%s, %d inputs, %d outputs", md.Name, len(md.Inputs), len(md.Outputs))
+	if md.Platform != "" {
+		d = fmt.Sprintf("%s (platform %s), %d inputs, %d outputs", md.Name, md.Platform, len(md.Inputs), len(md.Outputs))
+	}
+	return d, nil
+}
+
+func prefixAll(p string, s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = p + v
+	}
+	return out
+}
+
+// generateBody is the request of the protocol: the vLLM backend takes
+// sampling_parameters as a JSON string; the TensorRT-LLM ensemble takes
+// max_tokens, bad_words and stop_words as inputs.
+func (r *runner) generateBody(prompt string, maxTokens int, streamed bool) map[string]any {
+	if r.o.Protocol == load.ProtocolTritonTRT {
+		return map[string]any{"text_input": prompt, "max_tokens": maxTokens, "stream": streamed,
+			"bad_words": "", "stop_words": ""}
+	}
+	sp, _ := json.Marshal(map[string]int{"max_tokens": maxTokens})
+	return map[string]any{"text_input": prompt, "stream": streamed, "sampling_parameters": string(sp)}
+}
+
+// generate sends a non-streamed generate request and wants generated text
+// (beyond a repeated prompt) in text_output.
+func (r *runner) generate(ctx context.Context, path, prompt string, maxTokens int) (string, error) {
+	resp, body, err := r.call(ctx, http.MethodPost, path, r.generateBody(prompt, maxTokens, false), false)
+	if err != nil {
+		return "", err
+	}
+	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
+		return "", err
+	}
+	ev := stream.ParseTritonResponse(body)
+	if ev.Err != nil {
+		return "", fmt.Errorf("POST %s: %v", path, ev.Err)
+	}
+	gen := stripPrompt(ev.Text, prompt)
+	if strings.TrimSpace(gen) == "" {
+		what := "an empty text_output"
+		if ev.Text != "" {
+			what = "only the prompt in text_output"
+		}
+		return "", fmt.Errorf("POST %s: expected generated text in text_output, got %s: %s", path, what, Snippet(body))
+	}
+	d := fmt.Sprintf("%d characters generated", len([]rune(gen)))
+	if ev.FinishReason != "" {
+		d += ", finish_reason " + ev.FinishReason
+	}
+	return d, nil
+}
+
+// generateStream streams a generate_stream request and wants at least two
+// events with text and a clean end.
+func (r *runner) generateStream(ctx context.Context, path string) (string, error) {
+	start := time.Now()
+	resp, body, err := r.call(ctx, http.MethodPost, path, r.generateBody(StreamPrompt, StreamMaxTokens, true), true)
+	if err != nil {
+		return "", err
+	}
+	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	rd := stream.NewTritonReader(resp.Body)
+	events, chars := 0, 0
+	var ttft time.Duration
+	for {
+		ev := rd.Next()
+		if ev.Err != nil {
+			return "", fmt.Errorf("POST %s: after %d events with text: %v", path, events, ev.Err)
+		}
+		if ev.Done {
+			break
+		}
+		if ev.Text != "" {
+			if events == 0 {
+				ttft = time.Since(start)
+			}
+			events++
+			chars += len([]rune(ev.Text))
+		}
+	}
+	if events < 2 {
+		return "", fmt.Errorf("POST %s: expected at least 2 events with text_output (a decoupled model streams one per step), got %d", path, events)
+	}
+	return fmt.Sprintf("TTFT %d ms, %d events, %d characters", ttft.Milliseconds(), events, chars), nil
+}

@@ -1,0 +1,219 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/bench"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+)
+
+// BenchFlags are the optional flags of the bench targets.
+type BenchFlags struct {
+	Mode      *string        // concurrency (default) or rate
+	Start     *float64       // first load (default 1)
+	Max       *float64       // highest load (default 32 workers, or 16 req/s)
+	Steps     *string        // explicit loads, e.g. "1,2,4,8" (instead of -start/-max)
+	Step      *time.Duration // measured length of each step (default 30s)
+	Warmup    *time.Duration // unmeasured warm-up before each step (default a sixth of -step, at most 5s)
+	Shape     *string        // rate mode: poisson (default), gamma or constant
+	Cap       *int           // rate mode: at most this many requests in flight (0 = no cap)
+	URL       *string        // server base URL (default from deploy/.env)
+	Scrape    *string        // server metrics URL (default from deploy/.env), or "off"
+	Out       *string        // directory for bench.json and report.html
+	MaxTokens *int           // output tokens per request (default 128)
+	Dataset   *string        // JSONL prompts: a path, or a URL with -checksum
+	Checksum  *string        // sha256:HEX of a -dataset URL
+	TTFT      *time.Duration // p95 TTFT SLO (default 2s; negative: off)
+	ITL       *time.Duration // p95 ITL SLO (default 150ms; negative: off)
+}
+
+// Default sweep limits.
+const (
+	benchMaxConcurrency = 32
+	benchMaxRate        = 16
+)
+
+// MetricsURLFor is where a backend's server metrics are: vLLM's API port
+// (/metrics), Triton's METRICS_PORT. apiURL overrides the host (a -url).
+func MetricsURLFor(backend string, cfg *env.Config, apiURL string) (string, error) {
+	kind := backend
+	if backend == "sim" {
+		kind = map[string]string{"vllm": "vllm", "triton-vllm": "triton", "triton-trt": "trt"}[cfg.Get("SIM_PERSONALITY")]
+	}
+	if kind == "vllm" {
+		return strings.TrimRight(apiURL, "/") + "/metrics", nil
+	}
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Hostname() == "" {
+		return "", fmt.Errorf("server URL %q: expected http://host:port", apiURL)
+	}
+	port := cfg.Get("METRICS_PORT")
+	if port == "" {
+		return "", fmt.Errorf("deploy/.env: METRICS_PORT is empty (Triton's metrics port, e.g. 8002); or give -scrape=URL")
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port) + "/metrics", nil
+}
+
+// Bench sweeps the load on a backend and writes bench.json and
+// report.html. It fails when no step met every SLO, or on errors; a
+// Ctrl+C keeps what was measured.
+func Bench(ctx context.Context, backend string, f BenchFlags) error {
+	cfg, err := settings()
+	if err != nil {
+		return err
+	}
+	ep, err := EndpointFor(backend, cfg)
+	if err != nil {
+		return err
+	}
+	lo, err := load.Preset(backend, 1)
+	if err != nil {
+		return err
+	}
+	lo.URL, lo.Protocol, lo.Model = ep.URL, ep.Protocol, ep.Model
+	if f.URL != nil && *f.URL != "" {
+		lo.URL = strings.TrimRight(*f.URL, "/")
+	}
+	if f.MaxTokens != nil {
+		lo.MaxTokens = *f.MaxTokens
+	}
+	lo.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum)}
+	if f.TTFT != nil {
+		lo.SLO.TTFTP95 = *f.TTFT
+	}
+	if f.ITL != nil {
+		lo.SLO.ITLP95 = *f.ITL
+	}
+	o := bench.Options{Load: lo, Mode: str(f.Mode), Out: os.Stdout}
+	if o.Mode == "" {
+		o.Mode = bench.ModeConcurrency
+	}
+	if o.Mode == bench.ModeRate {
+		o.Load.Shape = str(f.Shape)
+		if f.Cap != nil {
+			o.MaxInFlight = *f.Cap
+		}
+	} else if str(f.Shape) != "" || (f.Cap != nil && *f.Cap != 0) {
+		return fmt.Errorf("-shape and -cap shape an open loop: use them with -mode=rate")
+	}
+	if f.Steps != nil && *f.Steps != "" {
+		if f.Start != nil || f.Max != nil {
+			return fmt.Errorf("-steps=%q lists the loads: leave out -start and -max", *f.Steps)
+		}
+		o.Steps, err = bench.ParseSteps(o.Mode, *f.Steps)
+	} else {
+		start, limit := 1.0, float64(benchMaxConcurrency)
+		if o.Mode == bench.ModeRate {
+			limit = benchMaxRate
+		}
+		if f.Start != nil {
+			start = *f.Start
+		}
+		if f.Max != nil {
+			limit = *f.Max
+		}
+		o.Steps, err = bench.Plan(o.Mode, start, limit)
+	}
+	if err != nil {
+		return err
+	}
+	o.StepDuration = Duration(f.Step, 30*time.Second)
+	if o.StepDuration <= 0 {
+		return fmt.Errorf("-step=%s: each step needs a positive length, e.g. -step=30s", o.StepDuration)
+	}
+	o.Warmup = Duration(f.Warmup, min(o.StepDuration/6, 5*time.Second).Round(time.Millisecond))
+	if o.Warmup < 0 {
+		return fmt.Errorf("-warmup=%s: expected a duration >= 0", o.Warmup)
+	}
+	switch s := str(f.Scrape); s {
+	case "off":
+	case "":
+		if o.MetricsURL, err = MetricsURLFor(backend, cfg, lo.URL); err != nil {
+			return err
+		}
+	default:
+		if u, perr := url.Parse(s); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-scrape=%q: expected the server's metrics URL, e.g. http://127.0.0.1:8002/metrics, or off", s)
+		}
+		o.MetricsURL = s
+	}
+	if ep.Protocol != load.ProtocolOpenAIChat && ep.Protocol != load.ProtocolOpenAICompletions {
+		o.MetricsModel = lo.Model
+	}
+	if o.MetricsURL != "" {
+		if _, err := bench.Scrape(ctx, nil, o.MetricsURL); err != nil {
+			fmt.Printf("bench: server metrics unavailable: %v; the report has the client's figures only\n", err)
+			o.MetricsURL = ""
+		}
+	}
+	dir := str(f.Out)
+	if dir == "" {
+		dir = filepath.Join("results", fmt.Sprintf("bench-%s-%s", backend, time.Now().Format("20060102-150405")))
+	}
+	var loads []string
+	for _, l := range o.Steps {
+		loads = append(loads, fmt.Sprint(l))
+	}
+	fmt.Printf("bench: %s at %s (%s), %s %s, %s steps after %s warm-up\n", backend, lo.URL, lo.Protocol, o.Mode, strings.Join(loads, ", "), o.StepDuration, o.Warmup)
+	if o.MetricsURL != "" {
+		fmt.Printf("bench: server metrics from %s\n", o.MetricsURL)
+	}
+	res, runErr := bench.Run(ctx, o)
+	if res == nil {
+		return runErr
+	}
+	jsonPath, htmlPath := filepath.Join(dir, "bench.json"), filepath.Join(dir, "report.html")
+	if err := bench.WriteResult(jsonPath, res); err != nil {
+		return errors.Join(runErr, err)
+	}
+	fmt.Printf("results written to %s\n", jsonPath)
+	name := filepath.Base(dir)
+	if err := bench.RenderFile(htmlPath, []bench.Named{{Name: name, Path: jsonPath, Result: res}}); err != nil {
+		return errors.Join(runErr, err)
+	}
+	fmt.Printf("report written to %s\n", htmlPath)
+	if runErr != nil {
+		return runErr
+	}
+	if res.BestLoadMeetingSLOs == nil && len(res.Steps) > 0 && res.StoppedBy != bench.StoppedCanceled {
+		return fmt.Errorf("%w: no load met every SLO, not even %s %v (see %s)", load.ErrSLO, o.Mode, res.Steps[0].Load, htmlPath)
+	}
+	return nil
+}
+
+// BenchCompare writes one report of several sweeps side by side. list is
+// comma-separated results files; out is the report file (.html) or a
+// directory for compare.html (default results/compare-TIME.html).
+func BenchCompare(ctx context.Context, list string, out *string) error {
+	runs, err := bench.LoadRuns(list)
+	if err != nil {
+		return err
+	}
+	path := str(out)
+	switch {
+	case path == "":
+		path = filepath.Join("results", fmt.Sprintf("compare-%s.html", time.Now().Format("20060102-150405")))
+	case !strings.HasSuffix(strings.ToLower(path), ".html"):
+		path = filepath.Join(path, "compare.html")
+	}
+	results := make([]*bench.Result, len(runs))
+	names := make([]string, len(runs))
+	for i, r := range runs {
+		results[i], names[i] = r.Result, r.Name
+	}
+	bench.PrintCompare(os.Stdout, results, names)
+	if err := bench.RenderFile(path, runs); err != nil {
+		return err
+	}
+	fmt.Printf("report written to %s\n", path)
+	return nil
+}

@@ -1,0 +1,13 @@
+package targets
+
+import (
+	"context"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/demo"
+)
+
+// Demo runs the simulator in-process and a bounded load run against it.
+func Demo(ctx context.Context, duration *time.Duration, concurrency *int, out *string) error {
+	return demo.Run(ctx, demo.Options{Duration: Duration(duration, 0), Concurrency: intv(concurrency), Out: str(out)})
+}
