@@ -100,7 +100,7 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
 	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
@@ -117,7 +117,7 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
 	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
@@ -134,7 +134,7 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
 	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
@@ -151,7 +151,7 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	metrics *string, // address of the generator's own /metrics (default 127.0.0.1:9100; off)
+	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
 	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})

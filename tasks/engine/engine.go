@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -287,4 +289,43 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// BridgeGateway returns the host's address on the default bridge network
+// (docker0): what containers reach as host.docker.internal with
+// host-gateway, and what other hosts do not reach.
+func (e *Engine) BridgeGateway(ctx context.Context) (string, error) {
+	res, err := e.c.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.IsValid() {
+			return c.Gateway.String(), nil
+		}
+		// Older engines report only the subnet: the gateway is this host's
+		// address inside it.
+		if c.Subnet.IsValid() {
+			if a := localAddrIn(c.Subnet); a.IsValid() {
+				return a.String(), nil
+			}
+		}
+	}
+	return "", errors.New("the bridge network has no gateway address")
+}
+
+// localAddrIn returns an address of this host inside p, if any.
+func localAddrIn(p netip.Prefix) netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && p.Contains(ip.Unmap()) {
+				return ip.Unmap()
+			}
+		}
+	}
+	return netip.Addr{}
 }

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/netx"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
 
@@ -142,7 +144,21 @@ func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) err
 	switch m := str(f.Metrics); m {
 	case "off":
 	case "":
-		o.MetricsAddr = "127.0.0.1:9100"
+		// 127.0.0.1 for people; the docker0 address for the stack's
+		// Prometheus (job loadgen, host.docker.internal:9100), which other
+		// hosts do not reach.
+		addrs := []string{"127.0.0.1:9100"}
+		if gw := bridgeGateway(ctx); gw != "" {
+			addrs = append(addrs, net.JoinHostPort(gw, "9100"))
+		}
+		ln, err := netx.Listen(addrs...)
+		if err != nil {
+			return fmt.Errorf("the generator's /metrics cannot listen on %v: %w; pass -metrics=ADDR or -metrics=off", addrs, err)
+		}
+		o.MetricsListener = ln
+		for _, a := range ln.Addrs() {
+			fmt.Printf("load: client metrics on http://%s/metrics\n", a)
+		}
 	default:
 		o.MetricsAddr = m
 	}
@@ -173,4 +189,21 @@ func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) err
 		return res.SLOError()
 	}
 	return nil
+}
+
+// bridgeGateway returns the docker0 address when a Docker engine answers
+// at once, else "".
+func bridgeGateway(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	eng, err := engine.Connect(ctx)
+	if err != nil {
+		return ""
+	}
+	defer eng.Close()
+	gw, err := eng.BridgeGateway(ctx)
+	if err != nil {
+		return ""
+	}
+	return gw
 }
