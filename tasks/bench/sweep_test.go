@@ -12,6 +12,7 @@ import (
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simtest"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/*.json from sweeps against the simulator")
@@ -19,26 +20,7 @@ var update = flag.Bool("update", false, "regenerate testdata/*.json from sweeps 
 // startSim starts the simulator in-process on free ports.
 func startSim(t testing.TB, cfg sim.Config) *sim.Running {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	if cfg.Personality != sim.PersonalityVLLM {
-		cfg.MetricsAddr = "127.0.0.1:0"
-	}
-	cfg.DCGMAddr = ""
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run, err := s.Start(ctx)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-run.Done
-	})
-	return run
+	return simtest.Start(t, cfg)
 }
 
 // constantSim answers every request with a fixed TTFT and gap between tokens.

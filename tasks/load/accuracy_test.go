@@ -9,6 +9,7 @@ import (
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simtest"
 )
 
 // BenchmarkAccuracy holds the generator against the simulator in
@@ -20,20 +21,11 @@ func BenchmarkAccuracy(b *testing.B) {
 	const ttft, itl = 50 * time.Millisecond, 10 * time.Millisecond
 	for _, c := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
+			ctx := context.Background()
 			cfg := sim.DefaultConfig(sim.PersonalityVLLM)
-			cfg.Addr, cfg.MetricsAddr = "127.0.0.1:0", ""
 			cfg.ConstantTTFT, cfg.ConstantITL = ttft, itl
 			cfg.MaxNumSeqs, cfg.MaxWaiting = 4096, 8192
-			srv, err := sim.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			run, err := srv.Start(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
+			run := simtest.Start(b, cfg)
 			var ttftErr, itlErr, lag float64
 			for i := 0; i < b.N; i++ {
 				o, _ := load.Preset("sim", c)

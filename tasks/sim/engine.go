@@ -594,22 +594,7 @@ func (e *engine) runBatch(ctx context.Context) {
 		dur, work, wakeAt := e.schedule(start)
 		if !work {
 			prevEnd = time.Time{}
-			var tc <-chan time.Time
-			if !wakeAt.IsZero() {
-				timer.Reset(max(wakeAt.Sub(e.now()), 0))
-				tc = timer.C
-			}
-			select {
-			case <-ctx.Done():
-			case <-e.wake:
-			case <-tc:
-			}
-			if tc != nil && !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+			e.sleep(ctx, timer, wakeAt)
 			continue
 		}
 		end := start.Add(dur)
@@ -743,21 +728,31 @@ func (e *engine) runConstant(ctx context.Context) {
 		}
 		e.lastWake = now
 		e.constAdvance(now)
-		var tc <-chan time.Time
+		var due time.Time
 		if len(e.cheap) > 0 {
-			timer.Reset(max(e.cheap[0].due.Sub(e.now()), 0))
-			tc = timer.C
+			due = e.cheap[0].due
 		}
+		e.sleep(ctx, timer, due)
+	}
+}
+
+// sleep waits until ctx ends, the engine is signalled, or until (when not
+// zero); timer is reused between calls and left stopped and drained.
+func (e *engine) sleep(ctx context.Context, timer *time.Timer, until time.Time) {
+	var tc <-chan time.Time
+	if !until.IsZero() {
+		timer.Reset(max(until.Sub(e.now()), 0))
+		tc = timer.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-e.wake:
+	case <-tc:
+	}
+	if tc != nil && !timer.Stop() {
 		select {
-		case <-ctx.Done():
-		case <-e.wake:
-		case <-tc:
-		}
-		if tc != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		case <-timer.C:
+		default:
 		}
 	}
 }

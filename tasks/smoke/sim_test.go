@@ -10,6 +10,7 @@ import (
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simtest"
 )
 
 // startSim runs the in-process simulator on free ports, fast (constant
@@ -17,23 +18,12 @@ import (
 func startSim(t *testing.T, personality string, mod func(*sim.Config)) *sim.Running {
 	t.Helper()
 	cfg := sim.DefaultConfig(personality)
-	cfg.Addr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.ConstantTTFT, cfg.ConstantITL = 2*time.Millisecond, 500*time.Microsecond
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run, err := srv.Start(ctx)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); <-run.Done })
-	return run
+	return simtest.Start(t, cfg)
 }
 
 // simOptions are the options EndpointFor would give for a personality.
