@@ -392,12 +392,21 @@ func TestEngineState(t *testing.T) {
 		"tensorrt_llm/tokenizer/tokenizer_config.json", "preprocessing/1/model.py", "postprocessing/1/model.py"} {
 		writeFile(filepath.Join(repo, rel), []byte("x"))
 	}
-	if err := RequireEngine(root); err != nil {
-		t.Errorf("complete: %v", err)
+	// Complete, but up:trt runs one tritonserver: a 2-GPU engine is refused clearly.
+	if err := RequireEngine(root); err == nil || !strings.Contains(err.Error(), "built for 2 GPUs (tensor parallel)") {
+		t.Errorf("tp=2 engine: %v", err)
 	}
 	st, _ := EngineState(root)
 	if !st.Ready() || *st.Built != s {
 		t.Errorf("state %+v", st)
+	}
+	// A single-GPU engine serves.
+	one := s
+	one.TPSize = 1
+	b, _ = json.Marshal(one)
+	writeFile(filepath.Join(repo, StampFile), b)
+	if err := RequireEngine(root); err != nil {
+		t.Errorf("tp=1 engine: %v", err)
 	}
 	// A stamp of another format is treated as no engine.
 	writeFile(filepath.Join(repo, StampFile), []byte(`{"format": 99}`))

@@ -163,5 +163,11 @@ func RequireEngine(root string) error {
 	if !st.Ready() {
 		return fmt.Errorf("%w (incomplete: %s missing)", ErrNoEngine, strings.Join(st.Missing, ", "))
 	}
+	if st.Built.TPSize > 1 {
+		// Serving several ranks needs one tritonserver per GPU under MPI
+		// (the backend's launch_triton_server.py); the compose service
+		// runs a single tritonserver.
+		return fmt.Errorf("the engine in %s was built for %d GPUs (tensor parallel); up:trt serves single-GPU engines: rebuild with mage compile:trt -tp=1 -force", st.Dir, st.Built.TPSize)
+	}
 	return nil
 }
