@@ -23,6 +23,7 @@ const (
 	GrafanaImage       = "llmobs-test/grafana:v1"
 	SimExitsImage      = "llmobs-test/sim-exits:v1"
 	SimUnhealthyImage  = "llmobs-test/sim-unhealthy:v1"
+	TRTSlowImage       = "llmobs-test/trtllm-standin-slow:v1"
 	busyboxPath        = "/bin/busybox"
 	busyboxInstallStep = `COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -121,7 +122,12 @@ ENTRYPOINT ["/bin/prometheus"]
 // buildTRTStandin builds the stand-in of the TensorRT-LLM Triton image:
 // scripts/trtstandin FROM scratch under the names of the real image's tools.
 func buildTRTStandin(ctx context.Context, eng *engine.Engine) error {
-	if ok, err := eng.ImageExists(ctx, trttest.StandinImage); err != nil || ok {
+	have, err := eng.ImageExists(ctx, trttest.StandinImage)
+	if err != nil {
+		return err
+	}
+	haveSlow, err := eng.ImageExists(ctx, TRTSlowImage)
+	if err != nil || (have && haveSlow) {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "lop-trt-standin-")
@@ -133,5 +139,9 @@ func buildTRTStandin(ctx context.Context, eng *engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	return trttest.BuildImage(ctx, eng, trttest.StandinImage, bin, nil)
+	if err := trttest.BuildImage(ctx, eng, trttest.StandinImage, bin, nil); err != nil {
+		return err
+	}
+	// The same tools with a trtllm-build that takes a minute: a build to interrupt.
+	return trttest.BuildImage(ctx, eng, TRTSlowImage, bin, map[string]string{"TRTLLM_STANDIN_DELAY_BUILD": "60s"})
 }

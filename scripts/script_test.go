@@ -116,6 +116,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
 			e.Setenv("TRT_STANDIN_IMAGE", trttest.StandinImage)
+			e.Setenv("TRT_SLOW_IMAGE", TRTSlowImage)
 			e.Setenv("REPO_ROOT", root) // read-only use: targets that need the Go source
 			e.Setenv("GOCACHE", goEnv("GOCACHE"))
 			e.Setenv("GOPATH", goEnv("GOPATH"))
