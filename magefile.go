@@ -7,14 +7,10 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/magefile/mage/mg"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/dash"
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/targets"
 )
 
@@ -32,12 +28,7 @@ type Env mg.Namespace
 
 // Init writes deploy/.env from deploy/env.example (never overwrites) and reports keys that differ.
 func (Env) Init() error {
-	rep, err := env.Init(".")
-	if err != nil {
-		return err
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return targets.EnvInit()
 }
 
 // Check holds the checks of the GPU host and its configuration.
@@ -219,7 +210,7 @@ func (Smoke) Sim(ctx context.Context,
 
 // Dash regenerates the Grafana dashboards (dashboards/) and the SLO rules (deploy/prometheus/rules) from Go.
 func Dash() error {
-	return dash.GenerateAll(".")
+	return targets.Dash()
 }
 
 // Bench holds the load sweeps: `mage bench:vllm` steps the load up until the SLOs break and writes report.html.
@@ -322,19 +313,15 @@ func (Bench) Compare(ctx context.Context, files string,
 
 // Down stops every profile; volumes are kept unless -volumes is given.
 func Down(ctx context.Context, volumes *bool) error {
-	return stack.Down(ctx, stack.Options{Volumes: targets.Flag(volumes)})
+	return targets.Down(ctx, volumes)
 }
 
 // Logs follows the stack's logs until Ctrl+C; -service=NAME follows one service.
 func Logs(ctx context.Context, service *string) error {
-	o := stack.Options{}
-	if service != nil {
-		o.Service = *service
-	}
-	return stack.Logs(ctx, o)
+	return targets.Logs(ctx, service)
 }
 
 // Status shows each container's state and health and whether Prometheus scrapes each target.
 func Status(ctx context.Context) error {
-	return stack.Status(ctx, stack.Options{})
+	return targets.Status(ctx)
 }
