@@ -91,10 +91,11 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
-	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
 }
 
 // Triton streams generate_stream requests to Triton (vLLM backend) from N workers; TTFT, ITL, throughput, SLOs.
@@ -108,10 +109,11 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
-	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
 }
 
 // Trt streams text to Triton's TensorRT-LLM ensemble from N workers; TTFT, ITL, throughput, SLOs.
@@ -125,10 +127,11 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
-	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
 }
 
 // Sim loads the simulator from N workers in its configured personality; TTFT, ITL, throughput, SLOs.
@@ -142,10 +145,11 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
 ) error {
-	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
 }
 
 // Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.

@@ -82,6 +82,7 @@ type LoadFlags struct {
 	MaxTokens *int           // output tokens per request
 	Dataset   *string        // JSONL prompts: a path, or a URL with a checksum
 	Checksum  *string        // sha256:HEX for a dataset URL
+	Synthetic *int           // synthetic prompts of about this many tokens
 	Metrics   *string        // address of the generator's own /metrics ("off" to disable)
 	NoStream  *bool          // non-streamed requests
 }
@@ -133,7 +134,7 @@ func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) err
 		o.MaxTokens = *f.MaxTokens
 	}
 	o.Stream = !Flag(f.NoStream)
-	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum)}
+	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), SyntheticTokens: intv(f.Synthetic)}
 	o.Out = str(f.Out)
 	if o.Out == "" {
 		o.Out = filepath.Join("results", fmt.Sprintf("load-%s-%s.json", backend, time.Now().Format("20060102-150405")))
