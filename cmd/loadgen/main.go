@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		model       = fs.String("model", "", "model name (default: discovered for OpenAI protocols, vllm_model for triton, ensemble for trt)")
 		protocol    = fs.String("protocol", "", "openai-chat, openai-completions, triton-generate or triton-trt (default from -backend)")
 		streamF     = fs.Bool("stream", true, "stream responses (SSE); -stream=false sends plain requests")
-		concurrency = fs.Int("concurrency", 1, "workers of a closed loop, or the in-flight cap of an open loop (0 = no cap)")
+		concurrency = fs.Int("concurrency", 1, "workers of a closed loop, or the in-flight cap of an open loop (default with -rate: no cap)")
 		rate        = fs.Float64("rate", 0, "open-loop request rate per second (0 = closed loop)")
 		shape       = fs.String("shape", "", "open-loop arrivals: poisson (default), gamma or constant")
 		burstiness  = fs.Float64("burstiness", 0, "gamma shape: 1 = poisson, <1 burstier, >1 smoother")
@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	o.Stream = *streamF
 	o.APIKey = os.Getenv("LOADGEN_API_KEY")
 	o.Rate, o.Shape, o.Burstiness, o.Seed = *rate, *shape, *burstiness, *seed
+	if o.Rate > 0 && !flagSet(fs, "concurrency") {
+		o.Concurrency = 0 // an open loop has no in-flight cap unless one is asked for
+	}
 	o.Duration, o.Requests, o.Warmup, o.WarmupRequests = *duration, *requests, *warmup, *warmupReqs
 	o.MaxTokens, o.IgnoreEOS, o.TritonTokenCounts = *maxTokens, *ignoreEOS, *tritonCount
 	o.Prompts = load.PromptSource{Dataset: *dataset, Checksum: *checksum, SyntheticTokens: *synthTokens,
@@ -111,4 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		return 1
 	}
 	return 0
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -86,3 +86,29 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("exit %d %s", code, stderr.String())
 	}
 }
+
+// -rate without -concurrency is an open loop with no in-flight cap; with
+// -concurrency it is capped.
+func TestRateHasNoCapByDefault(t *testing.T) {
+	srv := fakeVLLM(t, "hi")
+	for _, tc := range []struct {
+		extra []string
+		want  int
+	}{{nil, 0}, {[]string{"-concurrency", "3"}, 3}} {
+		out := filepath.Join(t.TempDir(), "r.json")
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"-url", srv.URL, "-rate", "200", "-requests", "4", "-max-tokens", "9", "-out", out, "-duration", "0"}, tc.extra...)
+		if code := run(context.Background(), args, &stdout, &stderr, false); code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr.String())
+		}
+		b, _ := os.ReadFile(out)
+		var res struct {
+			Config struct {
+				Concurrency int `json:"concurrency"`
+			} `json:"config"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil || res.Config.Concurrency != tc.want {
+			t.Errorf("%v: concurrency %d, want %d (%v)", tc.extra, res.Config.Concurrency, tc.want, err)
+		}
+	}
+}

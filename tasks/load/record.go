@@ -207,7 +207,9 @@ func (s *stats) add(r *reqRecord, good bool) {
 	if s.first.IsZero() || r.intended.Before(s.first) {
 		s.first = r.intended
 	}
-	if r.end.After(s.last) {
+	if r.end.After(s.last) && r.kind != ErrCanceled {
+		// A request cut off at the drain timeout or by Ctrl+C does not
+		// stretch the measured window (it would understate throughput).
 		s.last = r.end
 	}
 	recordDur(s.lag, r.lag())
