@@ -10,6 +10,7 @@ package env
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -120,8 +121,8 @@ func parseValue(v string) (string, error) {
 	}
 	switch q := v[0]; q {
 	case '"', '\'':
-		end := strings.LastIndexByte(v, q)
-		if end == 0 {
+		end := closingQuote(v, q)
+		if end < 0 {
 			return "", fmt.Errorf("value opens a %c quote that is never closed on this line", q)
 		}
 		rest := strings.TrimSpace(v[end+1:])
@@ -130,6 +131,9 @@ func parseValue(v string) (string, error) {
 		}
 		inner := v[1:end]
 		if q == '"' {
+			if strings.Contains(inner, "$") {
+				return "", errDollar
+			}
 			inner = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(inner)
 		}
 		return inner, nil
@@ -138,7 +142,29 @@ func parseValue(v string) (string, error) {
 	if i := strings.Index(v, " #"); i >= 0 {
 		v = strings.TrimSpace(v[:i])
 	}
+	if strings.Contains(v, "$") {
+		return "", errDollar
+	}
 	return v, nil
+}
+
+// errDollar: Docker Compose expands $VAR and ${VAR} inside .env values, so
+// the value it would use is not the one written (a password could even
+// become empty). Single quotes keep a value literal for mage and Compose.
+var errDollar = errors.New("the value contains $, which Docker Compose expands as a variable; put the value in single quotes ('...') to keep it literal")
+
+// closingQuote returns the index of the quote that closes v (which starts
+// with q), skipping backslash-escaped double quotes, or -1.
+func closingQuote(v string, q byte) int {
+	for i := 1; i < len(v); i++ {
+		switch {
+		case q == '"' && v[i] == '\\':
+			i++
+		case v[i] == q:
+			return i
+		}
+	}
+	return -1
 }
 
 func clip(s string) string {

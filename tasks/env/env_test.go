@@ -235,3 +235,41 @@ func FuzzParse(f *testing.F) {
 		_ = Validate(file) // must not panic
 	})
 }
+
+// Docker Compose expands $ inside .env values: such a value is refused
+// unless single-quoted, where both mage and Compose keep it literal.
+func TestDollarNeedsSingleQuotes(t *testing.T) {
+	for _, in := range []string{"GRAFANA_ADMIN_PASSWORD=pa$word1\n", `GRAFANA_ADMIN_PASSWORD="${LOCAL_PW}"` + "\n", "HF_TOKEN=$HOME\n"} {
+		_, err := Parse("x.env", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), "put the value in single quotes") || strings.Contains(err.Error(), "pa$word1") {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+	f, err := Parse("x.env", []byte("GRAFANA_ADMIN_PASSWORD='pa$word1' # it's a comment\n"))
+	if err != nil || f.Map()["GRAFANA_ADMIN_PASSWORD"] != "pa$word1" {
+		t.Fatalf("single quotes: %v %v", f, err)
+	}
+	f, err = Parse("x.env", []byte(`A="say \"hi\"" # a "comment"`+"\n"))
+	if err != nil || f.Map()["A"] != `say "hi"` {
+		t.Fatalf("escaped double quotes: %v %v", f, err)
+	}
+}
+
+func TestPortAndAddressForms(t *testing.T) {
+	for _, tc := range []struct{ key, val, want string }{
+		{"API_PORT", "+8000", "not a port"},
+		{"API_PORT", "08000", "not a port"},
+		{"MAX_MODEL_LEN", "+4096", "not a positive integer"},
+		{"BIND_ADDRESS", "fe80::1%eth0", "not an IP address"},
+	} {
+		f := validExample(t)
+		for i := range f.Entries {
+			if f.Entries[i].Key == tc.key {
+				f.Entries[i].Value = tc.val
+			}
+		}
+		if err := Validate(f); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: %v", tc.key, tc.val, err)
+		}
+	}
+}

@@ -113,6 +113,7 @@ func (e *ValidationError) Unwrap() []error { return e.Problems }
 var (
 	imageRE   = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 	projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	digitsRE  = regexp.MustCompile(`^[1-9][0-9]*$`)
 )
 
 // Validate checks every key of f against the schema: unknown keys, missing
@@ -161,12 +162,12 @@ func checkValue(k Key, v string) error {
 		}
 	case Port:
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
+		if err != nil || !digitsRE.MatchString(v) || n < 1 || n > 65535 {
 			return fmt.Errorf("%q is not a port; expected an integer from 1 to 65535", v)
 		}
 	case PosInt:
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if err != nil || !digitsRE.MatchString(v) || n < 1 {
 			return fmt.Errorf("%q is not a positive integer; expected a whole number > 0, e.g. 4096", v)
 		}
 	case Fraction:
@@ -175,7 +176,7 @@ func checkValue(k Key, v string) error {
 			return fmt.Errorf("%q is outside (0,1]; expected a fraction of GPU memory such as 0.90", v)
 		}
 	case Address:
-		if _, err := netip.ParseAddr(v); err != nil {
+		if a, err := netip.ParseAddr(v); err != nil || a.Zone() != "" {
 			return fmt.Errorf("%q is not an IP address; expected e.g. 127.0.0.1 (local only) or 0.0.0.0 (every interface)", v)
 		}
 	case Secret:
