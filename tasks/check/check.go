@@ -88,7 +88,9 @@ type backend struct {
 
 // Compute capability each backend needs.
 var backends = []backend{
-	{"vllm", "vLLM", 7, 0, "Volta (V100)"},
+	// vLLM's CUDA 13 images (the default since v0.20) are built for 7.5 and
+	// newer: CUDA 13 dropped Volta. A V100 needs a -cu129 image.
+	{"vllm", "vLLM's CUDA 13 images", 7, 5, "Turing (T4, RTX 20xx)"},
 	{"triton", "current Triton images", 7, 5, "Turing (T4, RTX 20xx)"},
 	{"trt", "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)"},
 }

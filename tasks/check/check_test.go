@@ -37,7 +37,7 @@ func TestGPUOnH200Capture(t *testing.T) {
 	want := `PASS  nvidia-smi lists 1 GPU
 PASS  gpu 0: NVIDIA H200, compute 9.0, 143771 MiB, driver 580.159.04, CUDA 13.0
 PASS  driver 580.159.04 >= 580 required by CUDA 13 images (supports CUDA 13.0)
-PASS  vllm: compute capability 9.0 (gpu 0 NVIDIA H200) >= 7.0 required by vLLM
+PASS  vllm: compute capability 9.0 (gpu 0 NVIDIA H200) >= 7.5 required by vLLM's CUDA 13 images
 PASS  memory: Qwen/Qwen2.5-1.5B-Instruct needs ~4.8 GiB (1.5B params × 2 B bf16 = 2.8 GiB weights + 1.8 GiB overhead + 0.2 GiB KV cache); gpu 0 offers 126.4 GiB (143771 MiB × 0.90)
 `
 	if out.String() != want {

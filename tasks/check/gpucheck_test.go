@@ -115,7 +115,7 @@ func TestEvaluateGPUs(t *testing.T) {
 			{"nvidia-smi", Pass, []string{"lists 1 GPU"}, nil},
 			{"gpu.0", Pass, []string{"gpu 0: NVIDIA H200, compute 9.0, 143771 MiB, driver 580.159.04, CUDA 13.0"}, nil},
 			{"driver", Pass, []string{"driver 580.159.04 >= 580 required by CUDA 13 images (supports CUDA 13.0)"}, nil},
-			{"compute.vllm", Pass, []string{"9.0", ">= 7.0 required by vLLM"}, nil},
+			{"compute.vllm", Pass, []string{"9.0", ">= 7.5 required by vLLM's CUDA 13 images"}, nil},
 			{"compute.triton", Pass, []string{">= 7.5"}, nil},
 			{"compute.trt", Pass, []string{">= 8.0 required by TensorRT-LLM"}, nil},
 			{"memory", Pass, []string{"Qwen/Qwen2.5-1.5B-Instruct needs ~", "gpu 0 offers 126.4 GiB (143771 MiB × 0.90)"}, nil},
@@ -162,16 +162,16 @@ func TestEvaluateGPUs(t *testing.T) {
 		{"model size unknown", captures(t, "h200"), Options{Model: "microsoft/phi-2"}, []want{
 			{"memory", Warn, []string{"cannot infer the size of microsoft/phi-2"}, []string{"GPU_MEMORY_UTILIZATION (0.90)"}},
 		}, 0},
-		{"Volta, all backends: only vllm", v100, Options{}, []want{
-			{"compute.vllm", Pass, nil, nil},
-			{"compute.triton", Warn, []string{"7.0", "< 7.5 required by current Triton images"}, []string{"Turing", "use mage up:vllm"}},
-			{"compute.trt", Warn, nil, []string{"use mage up:vllm"}},
-		}, 0},
+		{"Volta: the CUDA 13 images run nowhere", v100, Options{}, []want{
+			{"compute.vllm", Fail, []string{"7.0", "< 7.5 required by vLLM's CUDA 13 images"}, []string{"Turing", "no backend of this stack runs on this GPU"}},
+			{"compute.triton", Fail, []string{"7.0", "< 7.5 required by current Triton images"}, []string{"Turing"}},
+			{"compute.trt", Fail, nil, nil},
+		}, 3},
 		{"Volta, triton backend", v100, Options{Backend: "triton-vllm"}, []want{
-			{"compute.triton", Fail, nil, []string{"Turing", "use mage up:vllm"}},
+			{"compute.triton", Fail, nil, []string{"Turing"}},
 		}, 1},
 		{"Kepler: nothing runs", k80, Options{MinDriver: 470}, []want{
-			{"compute.vllm", Fail, []string{"3.7", "< 7.0"}, []string{"Volta", "no backend of this stack runs on this GPU"}},
+			{"compute.vllm", Fail, []string{"3.7", "< 7.5"}, []string{"Turing", "no backend of this stack runs on this GPU"}},
 			{"compute.triton", Fail, nil, nil},
 			{"compute.trt", Fail, nil, nil},
 		}, 3},
