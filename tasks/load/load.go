@@ -337,7 +337,8 @@ func discoverModel(ctx context.Context, c *http.Client, base, apiKey string) (st
 // requestSpec is a prebuilt request body for one prompt.
 type requestSpec struct {
 	body         []byte
-	promptTokens int // estimated (words)
+	promptTokens int    // estimated (words)
+	prompt       string // Triton: a non-streamed answer may begin with it
 }
 
 func buildBodies(o *Options, prompts []Prompt) ([]requestSpec, string, error) {
@@ -399,7 +400,7 @@ func buildBodies(o *Options, prompts []Prompt) ([]requestSpec, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		specs[i] = requestSpec{body: b, promptTokens: approxTokens(p.Text)}
+		specs[i] = requestSpec{body: b, promptTokens: approxTokens(p.Text), prompt: p.Text}
 	}
 	return specs, endpoint, nil
 }
@@ -428,8 +429,11 @@ type gen struct {
 	measureStart time.Time
 
 	inFlight atomic.Int64
-	errMu    sync.Mutex
-	samples  []ErrorSample
+	// notSent counts open-loop arrivals intended before the deadline that
+	// were never sent: the in-flight cap held them until the run ended.
+	notSent atomic.Int64
+	errMu   sync.Mutex
+	samples []ErrorSample
 
 	oaPool, trPool, gapPool sync.Pool
 }
@@ -580,6 +584,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	started := time.Now()
 
+	var arr *Arrivals
+	if o.Rate > 0 {
+		if arr, err = NewArrivals(o.Shape, o.Rate, o.Burstiness, o.Seed); err != nil {
+			return nil, err
+		}
+	}
+
 	var statusWG sync.WaitGroup
 	statusDone := make(chan struct{})
 	if o.Status != nil {
@@ -589,10 +600,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var wg sync.WaitGroup
 	if o.Rate > 0 {
-		arr, err := NewArrivals(o.Shape, o.Rate, o.Burstiness, o.Seed)
-		if err != nil {
-			return nil, err
-		}
 		wg.Add(1)
 		go func() { defer wg.Done(); g.openLoop(arr, &wg) }()
 	} else {
@@ -699,6 +706,7 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 		}
 		idx, warm, ok := g.take(next)
 		if !ok {
+			g.countNotSent(arr, next)
 			return
 		}
 		if sem != nil {
@@ -719,6 +727,25 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 				<-sem
 			}
 		}(next)
+	}
+}
+
+// countNotSent counts the arrivals from next up to the deadline of a timed
+// run that ended while the in-flight cap held them back: they were due,
+// so leaving them out would hide the overload (coordinated omission).
+func (g *gen) countNotSent(arr *Arrivals, next time.Time) {
+	g.mu.Lock()
+	deadline, reason := g.deadline, g.stopReason
+	g.mu.Unlock()
+	if deadline.IsZero() || reason != "duration" {
+		return
+	}
+	for n := int64(0); next.Before(deadline); n++ {
+		g.notSent.Add(1)
+		next = next.Add(arr.Next())
+		if n > 1e7 {
+			return // a pathological rate; the count is already damning
+		}
 	}
 }
 
@@ -845,7 +872,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		return
 	}
 	if !g.o.Stream {
-		g.readWhole(ctx, r, resp.Body)
+		g.readWhole(ctx, r, resp.Body, spec.prompt)
 		return
 	}
 	var rd stream.Reader
@@ -915,7 +942,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 }
 
 // readWhole handles a non-streamed response.
-func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader) {
+func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, prompt string) {
 	b, err := io.ReadAll(io.LimitReader(body, 64<<20))
 	r.end = g.now()
 	if err != nil {
@@ -925,6 +952,10 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader) {
 	var ev stream.Event
 	if g.o.Protocol.triton() {
 		ev = stream.ParseTritonResponse(b)
+		// Triton's vLLM backend puts the prompt before the output of a
+		// non-streamed request (exclude_input_in_output defaults to false):
+		// it is not generated text.
+		ev.Text = strings.TrimPrefix(ev.Text, prompt)
 	} else {
 		ev = stream.ParseOpenAIResponse(b)
 	}

@@ -109,10 +109,13 @@ type RunConfig struct {
 
 // RequestCounts counts measured requests.
 type RequestCounts struct {
-	OK           int64            `json:"ok"`
-	Failed       int64            `json:"failed"`
-	Canceled     int64            `json:"canceled"`
-	Warmup       int64            `json:"warmup"`
+	OK       int64 `json:"ok"`
+	Failed   int64 `json:"failed"`
+	Canceled int64 `json:"canceled"`
+	Warmup   int64 `json:"warmup"`
+	// NotSent counts open-loop arrivals due before the end of a timed run
+	// that the in-flight cap (Concurrency) held back until it ended.
+	NotSent      int64            `json:"not_sent"`
 	ByError      map[string]int64 `json:"by_error"`
 	Availability *float64         `json:"availability,omitempty"`
 }
@@ -166,7 +169,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 			Stream: o.Stream, MaxTokens: o.MaxTokens, DurationSeconds: o.Duration.Seconds(), Requests: o.Requests,
 			WarmupSeconds: o.Warmup.Seconds(), WarmupRequests: o.WarmupRequests, Prompts: o.Prompts.Describe(),
 			Seed: o.Seed},
-		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, Warmup: s.warmup,
+		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, Warmup: s.warmup, NotSent: g.notSent.Load(),
 			ByError: map[string]int64{}},
 		OutputTokensSource: s.outputSource(),
 		TTFT:               quantiles(s.ttft),
@@ -360,6 +363,10 @@ func (r *Result) PrintSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "requests:    ok %d, failed %d, canceled %d, warm-up %d (availability %s)\n",
 		r.Requests.OK, r.Requests.Failed, r.Requests.Canceled, r.Requests.Warmup, avail)
+	if r.Requests.NotSent > 0 {
+		fmt.Fprintf(w, "not sent:    %d arrivals were due but the in-flight cap (%d) held them until the end: the server could not keep up with %.3g req/s; raise the cap or lower the rate\n",
+			r.Requests.NotSent, r.Config.Concurrency, r.Config.Rate)
+	}
 	if len(r.Requests.ByError) > 0 {
 		var parts []string
 		for _, k := range allKinds {

@@ -247,8 +247,12 @@ func TestRunTritonTokenCountsAndNonStreamed(t *testing.T) {
 			if body["stream"] != false {
 				t.Errorf("body %v", body)
 			}
+			// As the vLLM backend does for a non-streamed request, the
+			// answer begins with the prompt; it is not output.
 			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"model_name":"vllm_model","model_version":"1","text_output":"one two three four"}`)
+			out, _ := json.Marshal(map[string]any{"model_name": "vllm_model", "model_version": "1",
+				"text_output": body["text_input"].(string) + " one two three four"})
+			w.Write(out)
 		default:
 			http.NotFound(w, r)
 		}
