@@ -504,7 +504,15 @@ func startWatch(ctx context.Context, client *http.Client, url, model string, war
 func (w *serverWatch) stop(ctx context.Context) *Server {
 	w.cancel()
 	<-w.done
-	after, err := Scrape(context.WithoutCancel(ctx), w.client, w.url)
+	sctx := context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		// Ctrl+C: Mage allows 5 s of cleanup and the results must still be
+		// written, so a slow /metrics gets 2 s.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(sctx, 2*time.Second)
+		defer cancel()
+	}
+	after, err := Scrape(sctx, w.client, w.url)
 	w.mu.Lock()
 	before, lastErr := w.before, w.lastErr
 	w.mu.Unlock()

@@ -89,7 +89,7 @@ func StepCells(n int, s Step, server bool) []string {
 		lat(r.TTFTFromIntended.P95, r.TTFTFromIntended.Count),
 		lat(r.TTFTFromIntended.P99, r.TTFTFromIntended.Count),
 		lat(r.ITL.P95, r.ITL.Count),
-		lat(r.E2E.P95, r.E2E.Count),
+		lat(r.E2EFromIntended.P95, r.E2EFromIntended.Count),
 	}
 	if server {
 		cells = append(cells, serverCell(s.Server, func(sv *Server) *Distribution { return sv.TTFT }),

@@ -64,7 +64,8 @@ func goodOpenAI(t *testing.T) map[string]http.HandlerFunc {
 		},
 		"POST /v1/chat/completions": goodOpenAIChat(t),
 		"GET /metrics": func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "# HELP vllm:num_requests_running x\n# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=\"qwen\"} 0\n")
+			io.WriteString(w, "# HELP vllm:num_requests_running x\n# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=\"qwen\"} 0\n"+
+				"vllm:generation_tokens_total{engine=\"0\",model_name=\"qwen\"} 42\nvllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"qwen\"} 3\n")
 		},
 	}
 }
@@ -145,7 +146,10 @@ func goodTriton(t *testing.T, trt bool) map[string]http.HandlerFunc {
 			sse(w, trtEvent, trtEvent, trtEvent)
 		},
 		"GET /metrics": func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "nv_inference_request_success{model=\"m\",version=\"1\"} 3\n")
+			io.WriteString(w, "nv_inference_request_success{model=\"qwen\",version=\"1\"} 3\n"+
+				"nv_inference_request_success{model=\"ensemble\",version=\"1\"} 3\n"+
+				"vllm:time_to_first_token_seconds_count{model=\"m\",version=\"1\"} 3\n"+
+				"nv_trt_llm_request_metrics{model=\"tensorrt_llm\",request_type=\"active\",version=\"1\"} 0\n")
 		},
 	}
 }
@@ -250,7 +254,7 @@ func TestOpenAIChecks(t *testing.T) {
 	cases := []badCase{
 		{name: "all good", pass: map[string]string{"models": "model qwen (Qwen/Qwen2.5)", "version": "0.20.0",
 			"completion short": "5 prompt + 16 completion tokens", "chat stream": "3 chunks, 3 completion tokens, [DONE]",
-			"metrics": "vllm:num_requests_running present"}},
+			"metrics": "vllm:generation_tokens_total = 42; vllm:num_requests_running, vllm:time_to_first_token_seconds present"}},
 		{name: "health 503", routes: map[string]http.HandlerFunc{"GET /health": status(503, "engine is starting\nplease wait")},
 			fail: map[string][]string{"health": {"GET /health: expected 200, got 503 Service Unavailable: engine is starting please wait"}}},
 		{name: "body cut to 200 bytes", routes: map[string]http.HandlerFunc{"GET /health": status(500, long)},
@@ -355,7 +359,7 @@ func TestTritonChecks(t *testing.T) {
 		base := "/v2/models/" + model
 		cases := []badCase{
 			{name: "all good", pass: map[string]string{"model metadata": model + " (platform ", "generate short": "9 characters generated",
-				"generate stream": "3 events, 12 characters", "metrics": "nv_inference_request_success present"}},
+				"generate stream": "3 events, 12 characters", "metrics": "nv_inference_request_success{model="}},
 			{name: "not ready", routes: map[string]http.HandlerFunc{"GET /v2/health/ready": status(400, "")},
 				fail: map[string][]string{"health": {"GET /v2/health/ready: expected 200, got 400 Bad Request: (empty body)"}}},
 			{name: "unknown model", routes: map[string]http.HandlerFunc{

@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/http"
 	neturl "net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -366,8 +368,11 @@ func stripPrompt(text, prompt string) string {
 	return strings.TrimPrefix(text, prompt)
 }
 
-// metricsStep fetches the metrics page and looks for a family.
-func (r *runner) metricsStep(ctx context.Context, family string) {
+// metricsStep fetches the metrics page, wants every family of families
+// (the dashboards read them), and wants the counter that the generation
+// steps above must have moved to be above zero: a page that exists but
+// does not count requests would leave the dashboards empty.
+func (r *runner) metricsStep(ctx context.Context, counter string, labels map[string]string, families ...string) {
 	r.step(ctx, "metrics", r.o.QuickTimeout, func(ctx context.Context) (string, error) {
 		resp, body, err := r.call(ctx, http.MethodGet, r.o.MetricsURL, nil, false)
 		if err != nil {
@@ -376,12 +381,65 @@ func (r *runner) metricsStep(ctx context.Context, family string) {
 		if err := expectStatus(http.MethodGet, r.o.MetricsURL, resp, body); err != nil {
 			return "", err
 		}
-		if !containsFamily(body, family) {
-			return "", fmt.Errorf("GET %s: expected the metric family %s, not found in %d bytes: %s", r.o.MetricsURL,
-				family, len(body), Snippet(body))
+		for _, family := range families {
+			if !containsFamily(body, family) {
+				return "", fmt.Errorf("GET %s: expected the metric family %s, not found in %d bytes: %s", r.o.MetricsURL,
+					family, len(body), Snippet(body))
+			}
 		}
-		return family + " present", nil
+		sum, found := sumSamples(body, counter, labels)
+		sel := counter + labelString(labels)
+		if !found || sum <= 0 {
+			return "", fmt.Errorf("GET %s: expected %s > 0 after the requests above, got %v (found: %v)", r.o.MetricsURL, sel, sum, found)
+		}
+		return fmt.Sprintf("%s = %g; %s present", sel, sum, strings.Join(families, ", ")), nil
 	})
+}
+
+// sumSamples adds the values of the samples of name whose labels include
+// want, from a Prometheus text page.
+func sumSamples(page []byte, name string, want map[string]string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, line := range bytes.Split(page, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte(name))
+		if !ok || len(rest) == 0 || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		labels, value := "", string(rest)
+		if rest[0] == '{' {
+			end := bytes.LastIndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, value = string(rest[1:end]), string(rest[end+1:])
+		}
+		match := true
+		for k, v := range want {
+			match = match && strings.Contains(","+labels+",", ","+k+"=\""+v+"\",")
+		}
+		fields := strings.Fields(value)
+		if !match || len(fields) == 0 {
+			continue
+		}
+		if x, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			sum += x
+			found = true
+		}
+	}
+	return sum, found
+}
+
+func labelString(labels map[string]string) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	var parts []string
+	for k, v := range labels {
+		parts = append(parts, k+"=\""+v+"\"")
+	}
+	sort.Strings(parts)
+	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // containsFamily reports whether a Prometheus text page has a sample or a
@@ -395,6 +453,13 @@ func containsFamily(page []byte, family string) bool {
 			line = rest
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte(family)); ok {
+			// A histogram's or counter's samples carry a suffix.
+			for _, suffix := range []string{"_bucket", "_count", "_sum", "_total"} {
+				if r, ok := bytes.CutPrefix(rest, []byte(suffix)); ok {
+					rest = r
+					break
+				}
+			}
 			if len(rest) == 0 || rest[0] == '{' || rest[0] == ' ' {
 				return true
 			}

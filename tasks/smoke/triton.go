@@ -36,7 +36,14 @@ func (r *runner) triton(ctx context.Context) {
 	r.step(ctx, "generate stream", g, func(ctx context.Context) (string, error) {
 		return r.generateStream(ctx, base+"/generate_stream")
 	})
-	r.metricsStep(ctx, "nv_inference_request_success")
+	// The backend's own families: the vLLM backend reports vllm:* only with
+	// REPORT_CUSTOM_METRICS on; the TensorRT-LLM backend its nv_trt_llm_*.
+	backendFamily := "vllm:time_to_first_token_seconds"
+	if r.o.Protocol == load.ProtocolTritonTRT {
+		backendFamily = "nv_trt_llm_request_metrics"
+	}
+	r.metricsStep(ctx, "nv_inference_request_success", map[string]string{"model": r.o.Model},
+		"nv_inference_request_success", backendFamily)
 }
 
 // requiredTensors are the inputs and outputs the smoke requests use.
