@@ -78,14 +78,16 @@ func buildMage(t *testing.T) string {
 
 var (
 	engineOnce sync.Once
-	engineErr  error
+	engineErr  error             // no engine answers: real-engine scripts skip
+	imagesErr  error             // the engine answers but the test images failed: they fail
+	imageTags  map[string]string // variable name -> image tag
 )
 
-// realEngine reports whether a Docker engine answers, building the test
-// images on first use.
-func realEngine() error {
+// realEngine connects to the Docker engine and builds the test images on
+// first use.
+func realEngine() {
 	engineOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		eng, err := engine.Connect(ctx)
 		if err != nil {
@@ -93,9 +95,8 @@ func realEngine() error {
 			return
 		}
 		defer eng.Close()
-		engineErr = BuildTestImages(ctx, eng)
+		imageTags, imagesErr = BuildTestImages(ctx, eng)
 	})
-	return engineErr
 }
 
 func TestScripts(t *testing.T) {
@@ -115,17 +116,11 @@ func TestScripts(t *testing.T) {
 			e.Setenv("LOP_PLAIN", "1")
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("SIM_BIN", filepath.Join(bin, "sim-static"))
-			e.Setenv("TRT_STANDIN_IMAGE", trttest.StandinImage)
-			e.Setenv("TRT_SLOW_IMAGE", TRTSlowImage)
 			e.Setenv("REPO_ROOT", root) // read-only use: targets that need the Go source
 			e.Setenv("GOCACHE", goEnv("GOCACHE"))
 			e.Setenv("GOPATH", goEnv("GOPATH"))
 			e.Setenv("GOFLAGS", os.Getenv("GOFLAGS"))
 			e.Setenv("GPU_CAPTURES", filepath.Join(root, "tasks", "gpu", "testdata"))
-			e.Setenv("PROMETHEUS_TEST_IMAGE", PrometheusImage)
-			e.Setenv("GRAFANA_TEST_IMAGE", GrafanaImage)
-			e.Setenv("SIM_EXITS_IMAGE", SimExitsImage)
-			e.Setenv("SIM_UNHEALTHY_IMAGE", SimUnhealthyImage)
 			// A project name of its own per script, so that scripts on the
 			// real engine never touch each other's containers.
 			sum := sha256.Sum256([]byte(e.WorkDir))
@@ -141,10 +136,24 @@ func TestScripts(t *testing.T) {
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "docker":
-				if err := realEngine(); err != nil {
+				// No engine: skip. An engine whose test images cannot be
+				// built: fail, so that CI does not pass by skipping.
+				realEngine()
+				if engineErr != nil {
 					return false, nil
 				}
+				if imagesErr != nil {
+					return false, fmt.Errorf("building the test images: %w", imagesErr)
+				}
 				return true, nil
+			}
+			if port, ok := strings.CutPrefix(cond, "portfree:"); ok {
+				// [portfree:9100]: nothing listens on 127.0.0.1:9100.
+				l, err := net.Listen("tcp", "127.0.0.1:"+port)
+				if l != nil {
+					l.Close()
+				}
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -155,6 +164,7 @@ func TestScripts(t *testing.T) {
 			"httpget":     cmdHTTPGet,
 			"waitfile":    cmdWaitFile,
 			"waithttp":    cmdWaitHTTP,
+			"testimages":  cmdTestImages,
 			"engineclean": cmdEngineClean,
 			"trtrelease":  cmdTRTRelease,
 		},
@@ -164,7 +174,8 @@ func TestScripts(t *testing.T) {
 // removeProject removes every container, network and volume of a test
 // project from the real engine, whatever the script left behind.
 func removeProject(project string) {
-	if realEngine() != nil {
+	realEngine()
+	if engineErr != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -182,6 +193,8 @@ func removeProject(project string) {
 		rm := map[string][]string{"ps": {"rm", "-f", "-v"}, "network": {"network", "rm"}, "volume": {"volume", "rm", "-f"}}[args[0]]
 		exec.CommandContext(ctx, "docker", append(rm, ids...)...).Run()
 	}
+	// The simulator image up:sim built for this project, if any.
+	exec.CommandContext(ctx, "docker", "rmi", "-f", "llmobs-test/sim-"+project+":local").Run()
 }
 
 // fakeengine STATEFILE: serve a fake Docker Engine API from a JSON state
@@ -211,10 +224,28 @@ func cmdFreePorts(ts *testscript.TestScript, neg bool, args []string) {
 
 // whyskip: log why the real engine is not usable (before a skip).
 func cmdWhySkip(ts *testscript.TestScript, neg bool, args []string) {
-	if err := realEngine(); err != nil {
-		ts.Logf("no usable Docker engine: %v", err)
+	realEngine()
+	if engineErr != nil {
+		ts.Logf("no usable Docker engine: %v", engineErr)
 	}
 }
+
+// testimages: export the tags of the test images (PROMETHEUS_TEST_IMAGE,
+// GRAFANA_TEST_IMAGE, SIM_EXITS_IMAGE, SIM_UNHEALTHY_IMAGE,
+// TRT_STANDIN_IMAGE, TRT_SLOW_IMAGE), building what is missing.
+func cmdTestImages(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: testimages")
+	}
+	realEngine()
+	if engineErr != nil || imagesErr != nil {
+		ts.Fatalf("no test images: engine: %v; images: %v", engineErr, imagesErr)
+	}
+	for k, v := range imageTags {
+		ts.Setenv(k, v)
+	}
+}
+
 
 // httpget URL REGEXP: fetch URL and require a 200 whose body matches.
 func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
