@@ -246,7 +246,6 @@ func cmdTestImages(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-
 // httpget URL REGEXP: fetch URL and require a 200 whose body matches.
 func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
