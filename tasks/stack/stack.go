@@ -442,8 +442,8 @@ func Status(ctx context.Context, o Options) error {
 		trows := [][]string{{"JOB", "TARGET", "SCRAPE", "LAST ERROR"}}
 		for _, t := range ts {
 			svc, _, _ := strings.Cut(t.Instance, ":")
-			if svc != "localhost" && !present[svc] {
-				continue // a target of a profile that is not running
+			if svc != "localhost" && !present[svc] && t.Health != "up" {
+				continue // a target of a profile, or a load generator, that is not running
 			}
 			if t.Health != "up" {
 				bad++
