@@ -285,6 +285,32 @@ func ragged(name, typ, dims string) tensor {
 
 func boolStr(b bool) string { return strconv.FormatBool(b) }
 
+// perRequestOutputs are tensorrt_llm's per-request outputs that the ensemble
+// passes through: log probabilities, logits, batch and KV cache statistics,
+// timestamps, speculative decoding and token counts.
+func perRequestOutputs(s TRTSettings) []tensor {
+	return []tensor{
+		in("cum_log_probs", "TYPE_FP32", "-1"),
+		in("output_log_probs", "TYPE_FP32", "-1, -1"),
+		in("context_logits", s.LogitsDatatype, "-1, -1"),
+		in("generation_logits", s.LogitsDatatype, "-1, -1, -1"),
+		in("batch_index", "TYPE_INT32", "1"),
+		in("sequence_index", "TYPE_INT32", "1"),
+		in("kv_cache_alloc_new_blocks", "TYPE_INT32", "1"),
+		in("kv_cache_reused_blocks", "TYPE_INT32", "1"),
+		in("kv_cache_alloc_total_blocks", "TYPE_INT32", "1"),
+		in("arrival_time_ns", "TYPE_INT64", "1"),
+		in("first_scheduled_time_ns", "TYPE_INT64", "1"),
+		in("first_token_time_ns", "TYPE_INT64", "1"),
+		in("last_token_time_ns", "TYPE_INT64", "1"),
+		in("acceptance_rate", "TYPE_FP32", "1"),
+		in("total_accepted_draft_tokens", "TYPE_INT32", "1"),
+		in("total_draft_tokens", "TYPE_INT32", "1"),
+		in("num_input_tokens", "TYPE_INT32", "1"),
+		in("num_output_tokens", "TYPE_INT32", "1"),
+	}
+}
+
 func ensembleConfig(s TRTSettings) modelConfig {
 	inputs := []tensor{
 		in("text_input", "TYPE_STRING", "1"),
@@ -325,26 +351,7 @@ func ensembleConfig(s TRTSettings) modelConfig {
 		ragged("guided_decoding_guide", "TYPE_STRING", "1"),
 	}
 	// Outputs passed through from tensorrt_llm, besides text_output.
-	passed := []tensor{
-		in("cum_log_probs", "TYPE_FP32", "-1"),
-		in("output_log_probs", "TYPE_FP32", "-1, -1"),
-		in("context_logits", s.LogitsDatatype, "-1, -1"),
-		in("generation_logits", s.LogitsDatatype, "-1, -1, -1"),
-		in("batch_index", "TYPE_INT32", "1"),
-		in("sequence_index", "TYPE_INT32", "1"),
-		in("kv_cache_alloc_new_blocks", "TYPE_INT32", "1"),
-		in("kv_cache_reused_blocks", "TYPE_INT32", "1"),
-		in("kv_cache_alloc_total_blocks", "TYPE_INT32", "1"),
-		in("arrival_time_ns", "TYPE_INT64", "1"),
-		in("first_scheduled_time_ns", "TYPE_INT64", "1"),
-		in("first_token_time_ns", "TYPE_INT64", "1"),
-		in("last_token_time_ns", "TYPE_INT64", "1"),
-		in("acceptance_rate", "TYPE_FP32", "1"),
-		in("total_accepted_draft_tokens", "TYPE_INT32", "1"),
-		in("total_draft_tokens", "TYPE_INT32", "1"),
-		in("num_input_tokens", "TYPE_INT32", "1"),
-		in("num_output_tokens", "TYPE_INT32", "1"),
-	}
+	passed := perRequestOutputs(s)
 	outputs := append([]tensor{in("text_output", "TYPE_STRING", "-1")}, passed...)
 
 	pre := step{Model: "preprocessing", Inputs: []mapping{
@@ -532,29 +539,11 @@ func tensorrtLLMConfig(s TRTSettings) modelConfig {
 			ragged("lookahead_ngram_size", "TYPE_INT32", "1"),
 			ragged("lookahead_verification_set_size", "TYPE_INT32", "1"),
 		},
-		Outputs: []tensor{
+		Outputs: append([]tensor{
 			in("output_ids", "TYPE_INT32", "-1, -1"),
 			in("sequence_length", "TYPE_INT32", "-1"),
-			in("cum_log_probs", "TYPE_FP32", "-1"),
-			in("output_log_probs", "TYPE_FP32", "-1, -1"),
-			in("context_logits", s.LogitsDatatype, "-1, -1"),
-			in("generation_logits", s.LogitsDatatype, "-1, -1, -1"),
-			in("batch_index", "TYPE_INT32", "1"),
-			in("sequence_index", "TYPE_INT32", "1"),
 			in("context_phase_params", "TYPE_UINT8", "-1"),
-			in("kv_cache_alloc_new_blocks", "TYPE_INT32", "1"),
-			in("kv_cache_reused_blocks", "TYPE_INT32", "1"),
-			in("kv_cache_alloc_total_blocks", "TYPE_INT32", "1"),
-			in("arrival_time_ns", "TYPE_INT64", "1"),
-			in("first_scheduled_time_ns", "TYPE_INT64", "1"),
-			in("first_token_time_ns", "TYPE_INT64", "1"),
-			in("last_token_time_ns", "TYPE_INT64", "1"),
-			in("acceptance_rate", "TYPE_FP32", "1"),
-			in("total_accepted_draft_tokens", "TYPE_INT32", "1"),
-			in("total_draft_tokens", "TYPE_INT32", "1"),
-			in("num_input_tokens", "TYPE_INT32", "1"),
-			in("num_output_tokens", "TYPE_INT32", "1"),
-		},
+		}, perRequestOutputs(s)...),
 		Instances: 1, Kind: "KIND_CPU",
 		// Keys left out are the backend's defaults (the upstream template
 		// leaves them as unfilled ${...} placeholders, which it ignores).
