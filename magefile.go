@@ -35,12 +35,18 @@ func (Env) Init() error {
 type Check mg.Namespace
 
 // GPU checks nvidia-smi, each GPU's compute capability, the driver and memory for the model; -json for machines.
-func (Check) GPU(ctx context.Context, json *bool, mindriver *int) error {
+func (Check) GPU(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/WARN/FAIL lines
+	mindriver *int, // the lowest NVIDIA driver accepted (default 580, for the CUDA 13 images)
+) error {
 	return targets.CheckGPU(ctx, json, mindriver)
 }
 
 // All runs every check: the GPU, the Docker engine, Compose and the NVIDIA container runtime (also: mage check).
-func (Check) All(ctx context.Context, json *bool, mindriver *int) error {
+func (Check) All(ctx context.Context,
+	json *bool, // print one JSON object instead of the PASS/WARN/FAIL lines
+	mindriver *int, // the lowest NVIDIA driver accepted (default 580, for the CUDA 13 images)
+) error {
 	return targets.CheckAll(ctx, json, mindriver)
 }
 
@@ -58,22 +64,33 @@ var Aliases = map[string]interface{}{
 type Up mg.Namespace
 
 // Vllm starts vLLM with Prometheus, Grafana and dcgm-exporter, waits for health and prints the URLs.
-func (Up) Vllm(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+func (Up) Vllm(ctx context.Context,
+	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
+	nocheck *bool, // skip the GPU and host checks
+) error {
 	return targets.Up(ctx, "vllm", timeout, nocheck)
 }
 
 // Triton starts Triton with the vLLM backend, Prometheus and Grafana, waits for health and prints the URLs.
-func (Up) Triton(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+func (Up) Triton(ctx context.Context,
+	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
+	nocheck *bool, // skip the GPU and host checks
+) error {
 	return targets.Up(ctx, "triton", timeout, nocheck)
 }
 
 // Trt starts Triton with the TensorRT-LLM engine of compile:trt, Prometheus and Grafana, and waits for health.
-func (Up) Trt(ctx context.Context, timeout *time.Duration, nocheck *bool) error {
+func (Up) Trt(ctx context.Context,
+	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
+	nocheck *bool, // skip the GPU and host checks
+) error {
 	return targets.Up(ctx, "triton-trt", timeout, nocheck)
 }
 
 // Sim starts the simulator (no GPU needed) with Prometheus and Grafana, waits for health and prints the URLs.
-func (Up) Sim(ctx context.Context, timeout *time.Duration) error {
+func (Up) Sim(ctx context.Context,
+	timeout *time.Duration, // how long to wait for every container's health (default 3m)
+) error {
 	return targets.Up(ctx, "sim", timeout, nil)
 }
 
@@ -316,12 +333,16 @@ func (Bench) Compare(ctx context.Context, files string,
 }
 
 // Down stops every profile; volumes are kept unless -volumes is given.
-func Down(ctx context.Context, volumes *bool) error {
+func Down(ctx context.Context,
+	volumes *bool, // also remove the volumes: Prometheus data, Grafana state, the model cache
+) error {
 	return targets.Down(ctx, volumes)
 }
 
 // Logs follows the stack's logs until Ctrl+C; -service=NAME follows one service.
-func Logs(ctx context.Context, service *string) error {
+func Logs(ctx context.Context,
+	service *string, // follow this service only (e.g. sim, vllm, prometheus)
+) error {
 	return targets.Logs(ctx, service)
 }
 
