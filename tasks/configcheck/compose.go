@@ -2,7 +2,9 @@ package configcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 )
 
 // Profiles of deploy/compose.yaml and the backend service each one starts.
@@ -135,6 +139,44 @@ func checkCompose(ctx context.Context, root string, r *reporter) {
 			continue
 		}
 		r.pass(name, "services %s", strings.Join(proj.ServiceNames(), ", "))
+	}
+	checkUserEnv(ctx, root, composePath, profiles, r)
+}
+
+// checkUserEnv validates the user's deploy/.env, when there is one, and
+// loads the compose file of every profile with its values: what `mage up`
+// would start.
+func checkUserEnv(ctx context.Context, root, composePath string, profiles []string, r *reporter) {
+	f, err := env.ReadFile(filepath.Join(root, env.DotEnvPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		r.pass("compose: deploy/.env", "no deploy/.env yet (mage env:init writes it); checked with env.example only")
+		return
+	}
+	if err != nil {
+		r.fail("compose: deploy/.env", "%v", err)
+		return
+	}
+	f.Path = env.DotEnvPath
+	if err := env.Validate(f); err != nil {
+		var ve *env.ValidationError
+		if errors.As(err, &ve) {
+			var lines []string
+			for _, p := range ve.Problems {
+				lines = append(lines, p.Error())
+			}
+			r.fail("compose: deploy/.env", "%s", strings.Join(lines, "; "))
+		} else {
+			r.fail("compose: deploy/.env", "%v", err)
+		}
+		return
+	}
+	r.pass("compose: deploy/.env", "every key valid")
+	for _, p := range profiles {
+		if _, err := LoadCompose(ctx, composePath, f.Map(), p); err != nil {
+			r.fail("compose: profile "+p+" with deploy/.env", "%v", err)
+			continue
+		}
+		r.pass("compose: profile "+p+" with deploy/.env", "loads")
 	}
 }
 

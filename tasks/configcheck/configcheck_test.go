@@ -227,3 +227,29 @@ func TestRunFindsBrokenConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// A user's deploy/.env is validated and the compose file loaded with it.
+func TestRunChecksTheUserEnv(t *testing.T) {
+	root := t.TempDir()
+	copyTree(t, root)
+	ex, err := os.ReadFile(filepath.Join(root, "deploy", "env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := bytes.Replace(ex, []byte("GRAFANA_ADMIN_PASSWORD=\n"), []byte("GRAFANA_ADMIN_PASSWORD=s3cret-enough\n"), 1)
+	dotenv := filepath.Join(root, "deploy", ".env")
+	os.WriteFile(dotenv, good, 0o600)
+	var out bytes.Buffer
+	opts := Options{Pages: testPages(t), NoPromtool: true}
+	if err := RunWith(context.Background(), root, &out, opts); err != nil {
+		t.Fatalf("a valid .env fails:\n%s", failLines(out.String()))
+	}
+	if !strings.Contains(out.String(), "PASS compose: profile vllm with deploy/.env") {
+		t.Fatalf("the .env was not loaded:\n%s", out.String())
+	}
+	os.WriteFile(dotenv, bytes.Replace(good, []byte("API_PORT=8000"), []byte("API_PORT=+8000"), 1), 0o600)
+	out.Reset()
+	if err := RunWith(context.Background(), root, &out, opts); err == nil || !strings.Contains(failLines(out.String()), `key API_PORT: "+8000" is not a port`) {
+		t.Fatalf("a bad .env passed (%v):\n%s", err, failLines(out.String()))
+	}
+}
