@@ -145,6 +145,46 @@ func FuzzParseQueryXML(f *testing.F) {
 			if g.Index != i || g.Name == "" || g.MemoryTotalMiB < -1 || g.MemoryUsedMiB < -1 {
 				t.Fatalf("bad GPU %+v", g)
 			}
+			if notAvailable(g.Brand) && g.Brand != "" || g.Brand != strings.TrimSpace(g.Brand) {
+				t.Fatalf("brand %q", g.Brand)
+			}
+			_ = g.Class() // must not panic
+		}
+	})
+}
+
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{"NVIDIA H200", "Tesla T4", "NVIDIA GeForce RTX 4090", "NVIDIA RTX A6000", "-", " ", "NVIDIA "} {
+		f.Add(s, "NVIDIA")
+	}
+	f.Fuzz(func(t *testing.T, name, brand string) {
+		c := Classify(name, brand)
+		switch c {
+		case ClassUnknown, ClassDataCenter, ClassConsumer, ClassWorkstation:
+		default:
+			t.Fatalf("Classify(%q, %q) = %q", name, brand, c)
+		}
+		// Spacing does not matter.
+		if d := Classify(" "+strings.ReplaceAll(name, " ", "  ")+"\t", " "+brand+" "); d != c {
+			t.Fatalf("Classify(%q, %q) = %q, but %q with other spacing", name, brand, c, d)
+		}
+	})
+}
+
+func FuzzParseDriverVersion(f *testing.F) {
+	for _, s := range []string{"580.159.04", "590.44.01", "580", "1.2.3.4", "-1", "+5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseDriverVersion(s)
+		if err != nil {
+			return
+		}
+		if v[0] <= 0 || v[1] < 0 || v[2] < 0 || v.Compare(v) != 0 {
+			t.Fatalf("ParseDriverVersion(%q) = %v", s, v)
+		}
+		if m, err := DriverMajor(s); err != nil || m != v[0] {
+			t.Fatalf("DriverMajor(%q) = %d, %v; ParseDriverVersion %v", s, m, err, v)
 		}
 	})
 }

@@ -30,6 +30,12 @@ type GPU struct {
 	Driver         string `json:"driver,omitempty"` // "580.159.04"
 	CUDA           string `json:"cuda,omitempty"`   // highest CUDA version the driver supports, "13.0"; "" when unknown
 	MIG            bool   `json:"mig"`              // MIG mode currently enabled
+	// Brand and Architecture are product_brand ("NVIDIA", "GeForce",
+	// "Tesla", ...) and product_architecture ("Hopper") of `nvidia-smi -q
+	// -x`; --query-gpu has no such fields, so Query asks -q -x only when the
+	// name does not tell the GPU's Class. "" when not asked or unknown.
+	Brand        string `json:"brand,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
 }
 
 // QueryFields is the --query-gpu list Query asks for. Its first nine fields
@@ -387,4 +393,46 @@ func DriverMajor(driver string) (int, error) {
 		return 0, fmt.Errorf("driver version %q: expected MAJOR.MINOR[.PATCH] such as 580.159.04", driver)
 	}
 	return n, nil
+}
+
+// DriverVersion is a driver version as numbers: 580.159.04 is {580, 159, 4};
+// missing parts are 0.
+type DriverVersion [3]int
+
+// ParseDriverVersion reads "580", "580.65" or "580.159.04".
+func ParseDriverVersion(s string) (DriverVersion, error) {
+	var v DriverVersion
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	bad := len(parts) > 3
+	for i, p := range parts {
+		if bad {
+			break
+		}
+		n, err := strconv.Atoi(p)
+		switch {
+		case err != nil || p == "" || p[0] == '+' || p[0] == '-' || len(p) > 4:
+			bad = true
+		case i == 0 && n <= 0:
+			bad = true
+		default:
+			v[i] = n
+		}
+	}
+	if bad {
+		return DriverVersion{}, fmt.Errorf("driver version %q: expected MAJOR.MINOR[.PATCH] such as 580.159.04", s)
+	}
+	return v, nil
+}
+
+// Compare returns -1, 0 or 1 as v is older than, the same as or newer than w.
+func (v DriverVersion) Compare(w DriverVersion) int {
+	for i := range v {
+		switch {
+		case v[i] < w[i]:
+			return -1
+		case v[i] > w[i]:
+			return 1
+		}
+	}
+	return 0
 }

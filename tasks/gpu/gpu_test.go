@@ -222,6 +222,7 @@ func TestParseQueryXML(t *testing.T) {
 	want := h200
 	want.ComputeCap = "" // not in the XML
 	want.CUDA = "13.0"
+	want.Brand, want.Architecture = "NVIDIA", "Hopper" // not in the CSV
 	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -272,8 +273,10 @@ func TestQueryFake(t *testing.T) {
 		{"a100-mig", 2, "12.4", []string{"--query-gpu", "--version"}},
 		// no version.txt: the fake fails --version, CUDA comes from the table.
 		{"rtx2070-535", 1, "12.2", []string{"--query-gpu", "--version", ""}},
-		// no version.txt and no table: CUDA unknown, still a result.
-		{"gb10-na", 1, "13.0", []string{"--query-gpu", "--version"}},
+		// its version.txt gives CUDA; the name "NVIDIA GB10" does not tell
+		// whether it is a data center GPU, so -q -x is asked for the brand
+		// (the capture has none: the brand stays unknown).
+		{"gb10-na", 1, "13.0", []string{"--query-gpu", "--version", "-q -x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {

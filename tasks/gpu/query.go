@@ -106,8 +106,9 @@ var reInvalidField = regexp.MustCompile(`Field "([^"]+)" is not a valid field to
 // to query.`) is dropped and the query repeated; that field stays unknown.
 // The CUDA version, which --query-gpu cannot report, comes from
 // `nvidia-smi --version` (new drivers print "CUDA Version : 13.0") or else
-// from the banner of plain `nvidia-smi`. Errors are *ExecError or
-// *ParseError; see IsNotFound and NoDriver.
+// from the banner of plain `nvidia-smi`. When a GPU's name does not tell its
+// Class, `nvidia-smi -q -x` is asked for its product brand. Errors are
+// *ExecError or *ParseError; see IsNotFound and NoDriver.
 func Query(ctx context.Context, nvidiaSmi string) ([]GPU, error) {
 	return query(ctx, nvidiaSmi, execRun)
 }
@@ -162,5 +163,25 @@ func query(ctx context.Context, path string, run runFunc) ([]GPU, error) {
 			gpus[i].Driver = driver
 		}
 	}
+	if ctx.Err() == nil && slices.ContainsFunc(gpus, func(g GPU) bool { return g.Class() == ClassUnknown }) {
+		if out, _, err := run(ctx, path, "-q", "-x"); err == nil {
+			if xs, err := ParseQueryXML(out); err == nil {
+				addBrands(gpus, xs)
+			}
+		}
+	}
 	return gpus, ctx.Err()
+}
+
+// addBrands copies Brand and Architecture from the GPUs of `nvidia-smi -q
+// -x` to the same GPUs (by UUID, else PCI bus id) of the CSV query.
+func addBrands(gpus, fromXML []GPU) {
+	for i := range gpus {
+		for _, x := range fromXML {
+			if (gpus[i].UUID != "" && x.UUID == gpus[i].UUID) || (gpus[i].PCIBusID != "" && strings.EqualFold(x.PCIBusID, gpus[i].PCIBusID)) {
+				gpus[i].Brand, gpus[i].Architecture = x.Brand, x.Architecture
+				break
+			}
+		}
+	}
 }

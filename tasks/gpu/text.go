@@ -113,6 +113,8 @@ type xmlLog struct {
 	GPUs    []struct {
 		ID      string `xml:"id,attr"`
 		Name    string `xml:"product_name"`
+		Brand   string `xml:"product_brand"`
+		Arch    string `xml:"product_architecture"`
 		UUID    string `xml:"uuid"`
 		MIGMode struct {
 			Current string `xml:"current_mig"`
@@ -153,6 +155,12 @@ func ParseQueryXML(data []byte) ([]GPU, error) {
 			Driver:   driver,
 			CUDA:     cuda,
 			MIG:      strings.EqualFold(strings.TrimSpace(x.MIGMode.Current), "Enabled"),
+		}
+		if b := strings.TrimSpace(x.Brand); !notAvailable(b) {
+			g.Brand = b
+		}
+		if a := strings.TrimSpace(x.Arch); !notAvailable(a) {
+			g.Architecture = a
 		}
 		var err error
 		field := "fb_memory_usage/total"
