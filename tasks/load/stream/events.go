@@ -26,7 +26,7 @@ type Event struct {
 	Text         string // generated text of this event (a delta)
 	Usage        *Usage // token usage when the server reported it in this event
 	FinishReason string // finish reason when reported ("stop", "length", ...)
-	Err          error  // *ServerError, *MalformedError, ErrTruncated or a transport error
+	Err          error  // *ServerError, *MalformedError, *OversizedError, ErrTruncated or a transport error
 	Done         bool   // the stream ended properly
 }
 
@@ -208,6 +208,11 @@ func NewOpenAIReader(r io.Reader) *OpenAIReader {
 	return &OpenAIReader{sse: NewSSEReader(r)}
 }
 
+// SetMaxEventBytes bounds one SSE line and one event's data (n <= 0:
+// DefaultMaxEventBytes); a longer one ends the stream with an
+// *OversizedError.
+func (o *OpenAIReader) SetMaxEventBytes(n int) { o.sse.SetMaxEventBytes(n) }
+
 // Reset makes the reader read a new stream, keeping its buffers.
 func (o *OpenAIReader) Reset(r io.Reader) {
 	o.sse.Reset(r)
@@ -324,6 +329,11 @@ type TritonReader struct {
 func NewTritonReader(r io.Reader) *TritonReader {
 	return &TritonReader{sse: NewSSEReader(r)}
 }
+
+// SetMaxEventBytes bounds one SSE line and one event's data (n <= 0:
+// DefaultMaxEventBytes); a longer one ends the stream with an
+// *OversizedError.
+func (t *TritonReader) SetMaxEventBytes(n int) { t.sse.SetMaxEventBytes(n) }
 
 // Reset makes the reader read a new stream, keeping its buffers.
 func (t *TritonReader) Reset(r io.Reader) {

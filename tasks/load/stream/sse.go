@@ -21,13 +21,18 @@
 //     inside an event (data lines not yet closed by a blank line), or when
 //     the transport reports an unexpected EOF (a chunked body cut before its
 //     last chunk). Leniency: a pending "data: [DONE]" without its blank line
-//     at EOF still counts as the end of an OpenAI stream.
+//     at EOF still counts as the end of an OpenAI stream;
+//   - memory is bounded whatever the server sends: a line, or the data of
+//     one event, longer than the reader's limit (DefaultMaxEventBytes unless
+//     SetMaxEventBytes says otherwise) ends the stream with an
+//     *OversizedError (errors.Is ErrOversized) instead of growing a buffer.
 package stream
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -36,8 +41,37 @@ import (
 var ErrTruncated = errors.New("stream truncated: the response ended inside an event or without its final event")
 
 // DefaultBufferSize is the read buffer of an SSEReader. Lines longer than the
-// buffer are still read (they are assembled in a growable side buffer).
+// buffer are still read (they are assembled in a side buffer that grows up
+// to the reader's limit).
 const DefaultBufferSize = 8 << 10
+
+// DefaultMaxEventBytes bounds one SSE line and the data of one event. A real
+// token delta is well under 1 KB (a few KB with logprobs); a non-streamed
+// answer framed as a single event is tens of KB; 4 MiB is a hundred times
+// that.
+const DefaultMaxEventBytes = 4 << 20
+
+// keepBuffers is the capacity up to which a reader keeps its grown buffers
+// across Reset; larger ones (left by one unusual stream) are dropped so a
+// pool of readers does not hold them.
+const keepBuffers = 64 << 10
+
+// ErrOversized is matched (errors.Is) by an *OversizedError.
+var ErrOversized = errors.New("oversized")
+
+// OversizedError reports a line, event or body longer than its limit. The
+// stream is abandoned at that point: nothing more is buffered.
+type OversizedError struct {
+	What  string // "SSE line", "SSE event data", "response body"
+	Limit int    // bytes
+}
+
+func (e *OversizedError) Error() string {
+	return fmt.Sprintf("%s longer than %d bytes: abandoned (no response of an inference server needs that much; raise the limit if this one is legitimate)", e.What, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrOversized) true.
+func (e *OversizedError) Is(target error) bool { return target == ErrOversized }
 
 // Frame is one dispatched SSE event. Event and Data alias the reader's
 // buffers and are valid until the next call to Next.
@@ -52,6 +86,8 @@ type SSEReader struct {
 	data       []byte
 	event      []byte
 	long       []byte
+	max        int   // limit of a line and of an event's data
+	err        error // sticky: an oversized line leaves the framing unknown
 	hasData    bool
 	started    bool
 	dispatched bool
@@ -64,12 +100,31 @@ func NewSSEReader(r io.Reader) *SSEReader {
 
 // NewSSEReaderSize returns a reader with a read buffer of size bytes.
 func NewSSEReaderSize(r io.Reader, size int) *SSEReader {
-	return &SSEReader{br: bufio.NewReaderSize(r, size), data: make([]byte, 0, 512)}
+	return &SSEReader{br: bufio.NewReaderSize(r, size), data: make([]byte, 0, 512), max: DefaultMaxEventBytes}
+}
+
+// SetMaxEventBytes sets the limit of one line and of one event's data
+// (n <= 0: DefaultMaxEventBytes). It survives Reset.
+func (s *SSEReader) SetMaxEventBytes(n int) {
+	if n <= 0 {
+		n = DefaultMaxEventBytes
+	}
+	s.max = n
 }
 
 // Reset makes the reader read from r, keeping its buffers (for pooling).
 func (s *SSEReader) Reset(r io.Reader) {
 	s.br.Reset(r)
+	if cap(s.data) > keepBuffers {
+		s.data = make([]byte, 0, 512)
+	}
+	if cap(s.long) > keepBuffers {
+		s.long = nil
+	}
+	if cap(s.event) > keepBuffers {
+		s.event = nil
+	}
+	s.err = nil
 	s.data = s.data[:0]
 	s.event = s.event[:0]
 	s.hasData = false
@@ -99,10 +154,25 @@ func (s *SSEReader) readLine() ([]byte, error) {
 	if err == bufio.ErrBufferFull {
 		s.long = append(s.long[:0], line...)
 		for err == bufio.ErrBufferFull {
+			if len(s.long) > s.max+2 { // +2: the line ending is not part of the line
+				return nil, &OversizedError{What: "SSE line", Limit: s.max}
+			}
 			line, err = s.br.ReadSlice('\n')
 			s.long = append(s.long, line...)
 		}
 		line = s.long
+	}
+	if len(line) > s.max && (err == nil || err == io.EOF) {
+		n := len(line)
+		if err == nil { // without its line ending
+			n--
+			if n > 0 && line[n-1] == '\r' {
+				n--
+			}
+		}
+		if n > s.max {
+			return nil, &OversizedError{What: "SSE line", Limit: s.max}
+		}
 	}
 	if err != nil {
 		if err == io.EOF {
@@ -137,6 +207,9 @@ var (
 // is returned as is, except io.ErrUnexpectedEOF which is wrapped in
 // ErrTruncated.
 func (s *SSEReader) Next() (Frame, error) {
+	if s.err != nil {
+		return Frame{}, s.err
+	}
 	if s.dispatched {
 		s.dispatched = false
 		s.event = s.event[:0]
@@ -146,6 +219,9 @@ func (s *SSEReader) Next() (Frame, error) {
 		line, err := s.readLine()
 		if err != nil {
 			switch {
+			case errors.Is(err, ErrOversized):
+				s.err = err
+				return Frame{}, err
 			case err == io.EOF:
 				if s.hasData {
 					if bytes.Equal(s.data, doneMarker) {
@@ -196,6 +272,10 @@ func (s *SSEReader) Next() (Frame, error) {
 		}
 		switch {
 		case bytes.Equal(field, fieldData):
+			if n := len(s.data) + len(value); n > s.max || (s.hasData && n+1 > s.max) {
+				s.err = &OversizedError{What: "SSE event data", Limit: s.max}
+				return Frame{}, s.err
+			}
 			if !s.hasData {
 				s.hasData = true
 			} else {
