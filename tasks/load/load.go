@@ -151,7 +151,9 @@ type Options struct {
 	Duration time.Duration
 	Requests int
 	// Warmup excludes requests whose intended send time falls within this
-	// long after the start; WarmupRequests excludes the first N requests.
+	// long after the start (an open loop's warm-up arrivals that its cap
+	// still holds when the warm-up ends are not sent); WarmupRequests
+	// excludes the first N requests.
 	Warmup         time.Duration
 	WarmupRequests int
 
@@ -693,9 +695,20 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// The warm-up ends at its wall-clock end: a warm-up arrival the cap
+	// still holds then is dropped (it would not be measured), so that a
+	// backlog of warm-up requests cannot push the measured window past
+	// its own end.
+	warmOver := make(chan struct{})
+	if sem != nil && !g.warmEnd.IsZero() {
+		defer time.AfterFunc(time.Until(g.warmEnd), func() { close(warmOver) }).Stop()
+	}
 	next := g.start
 	for i := 0; ; i++ {
 		next = next.Add(arr.Next())
+		if next.Before(g.warmEnd) && !time.Now().Before(g.warmEnd) {
+			continue // a warm-up arrival due while the loop was held: dropped
+		}
 		if d := time.Until(next); d > 0 {
 			timer.Reset(d)
 			select {
@@ -712,8 +725,14 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 		if sem != nil {
 			// An admitted request is sent even when the run stops meanwhile
 			// (the count bound admitted it); only a hard stop drops it.
+			var held <-chan struct{}
+			if next.Before(g.warmEnd) {
+				held = warmOver
+			}
 			select {
 			case sem <- struct{}{}:
+			case <-held:
+				continue // the warm-up ended while the cap held it: dropped
 			case <-g.hardCtx.Done():
 				return
 			}
