@@ -15,6 +15,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu"
 )
 
 // Status of one check.
@@ -43,11 +45,13 @@ const (
 	EnvMaxModelLen = "MAX_MODEL_LEN"
 	EnvMinDriver   = "-mindriver" // the flag of mage check and check:gpu
 	EnvBackend     = "mage up:"   // prefix of the targets a fix suggests
+	EnvVLLMImage   = "VLLM_IMAGE"
+	EnvTritonImage = "TRITON_VLLM_IMAGE"
+	EnvTRTImage    = "TRITON_TRTLLM_IMAGE"
 )
 
 // Defaults applied to zero Options fields.
 const (
-	DefaultMinDriver            = 580 // first driver of CUDA 13.0
 	DefaultGPUMemoryUtilization = 0.9 // vLLM's default
 	DefaultTimeout              = 60 * time.Second
 )
@@ -59,8 +63,18 @@ type Options struct {
 	// the SIM_PERSONALITY names, and "tensorrt-llm" are accepted too); ""
 	// checks all three, and then a backend the GPU cannot run is a WARN,
 	// and a FAIL only when it can run none.
-	Backend   string
-	MinDriver int // minimum driver major version; 0 = DefaultMinDriver (580, CUDA 13 images)
+	Backend string
+	// MinDriver, when set, is the lowest driver major version accepted for
+	// every backend. 0 takes each backend's floor from the tag of its image
+	// (ImageFloors): at or above it PASS; below it a data center GPU on
+	// the same CUDA major's driver branch is a WARN (the image runs through
+	// CUDA forward compatibility), other GPUs FAIL.
+	MinDriver int
+
+	// Images of the backends (VLLM_IMAGE, TRITON_VLLM_IMAGE,
+	// TRITON_TRTLLM_IMAGE); an image with no row in ImageFloors, or "", has
+	// an unknown driver floor, which is a WARN.
+	VLLMImage, TritonImage, TRTImage string
 
 	Model                string  // Hugging Face model id (MODEL_NAME); "" skips the memory check
 	Dtype                string  // DTYPE: auto, float16, bfloat16, half, float32; "" = auto
@@ -84,15 +98,60 @@ type backend struct {
 	key, name    string
 	major, minor int
 	arch         string
+	imageKey     string // the .env key of its image
 }
 
-// Compute capability each backend needs.
+// Compute capability each backend needs, and the setting of its image.
 var backends = []backend{
 	// vLLM's CUDA 13 images (the default since v0.20) are built for 7.5 and
 	// newer: CUDA 13 dropped Volta. A V100 needs a -cu129 image.
-	{"vllm", "vLLM's CUDA 13 images", 7, 5, "Turing (T4, RTX 20xx)"},
-	{"triton", "current Triton images", 7, 5, "Turing (T4, RTX 20xx)"},
-	{"trt", "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)"},
+	{"vllm", "vLLM's CUDA 13 images", 7, 5, "Turing (T4, RTX 20xx)", EnvVLLMImage},
+	{"triton", "current Triton images", 7, 5, "Turing (T4, RTX 20xx)", EnvTritonImage},
+	{"trt", "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)", EnvTRTImage},
+}
+
+func (o Options) image(key string) string {
+	switch key {
+	case "vllm":
+		return o.VLLMImage
+	case "triton":
+		return o.TritonImage
+	}
+	return o.TRTImage
+}
+
+// floorText is the driver a backend needs, for messages: "610.43.02",
+// "580" (-mindriver), or "the one its image needs" when unknown.
+func (o Options) floorText(key string) string {
+	if o.MinDriver > 0 {
+		return fmt.Sprint(o.MinDriver)
+	}
+	if f, ok := FloorFor(o.image(key)); ok {
+		return f.Driver
+	}
+	return "the one its image needs"
+}
+
+// neededDriver is the highest floor of the backends checked, for messages.
+func (o Options) neededDriver() string {
+	if o.MinDriver > 0 {
+		return fmt.Sprint(o.MinDriver)
+	}
+	best, text := gpu.DriverVersion{}, ""
+	for _, b := range backends {
+		if o.Backend != "" && o.Backend != b.key {
+			continue
+		}
+		if f, ok := FloorFor(o.image(b.key)); ok {
+			if d, err := gpu.ParseDriverVersion(f.Driver); err == nil && d.Compare(best) > 0 {
+				best, text = d, f.Driver
+			}
+		}
+	}
+	if text == "" {
+		return "580" // the first driver of CUDA 13
+	}
+	return text
 }
 
 func (o Options) normalize() (Options, error) {
@@ -109,10 +168,7 @@ func (o Options) normalize() (Options, error) {
 	default:
 		errs = append(errs, fmt.Errorf("backend %q: expected vllm, triton or trt (or empty for all)", o.Backend))
 	}
-	switch {
-	case o.MinDriver == 0:
-		o.MinDriver = DefaultMinDriver
-	case o.MinDriver < 0 || o.MinDriver > 9999:
+	if o.MinDriver < 0 || o.MinDriver > 9999 {
 		errs = append(errs, fmt.Errorf("%s=%d: expected a driver major version such as 580", EnvMinDriver, o.MinDriver))
 	}
 	switch {
@@ -194,7 +250,7 @@ func (o Options) print(res []Result) error {
 // Print writes one line per result:
 //
 //	PASS  gpu 0: NVIDIA H200, compute 9.0, 143771 MiB, driver 580.159.04, CUDA 13.0
-//	FAIL  driver 535.104.05 < 580 required by CUDA 13 images — fix: install ...
+//	FAIL  vllm: driver 535.104.05 < 580.65.06 required by vllm/vllm-openai:v0.20.0 (CUDA 13.0); ... — fix: install ...
 //
 // or, with jsonOut, one JSON object:
 //

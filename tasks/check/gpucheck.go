@@ -28,7 +28,12 @@ func evaluateGPUs(o Options, gpus []gpu.GPU, queryErr, ctxErr error) []Result {
 	smi := smiResult(o, gpus, queryErr, ctxErr)
 	res := []Result{smi}
 	if smi.Status == Fail {
-		names := []string{"driver"}
+		var names []string
+		for _, b := range backends {
+			if o.Backend == "" || o.Backend == b.key {
+				names = append(names, "driver."+b.key)
+			}
+		}
 		for _, b := range backends {
 			if o.Backend == "" || o.Backend == b.key {
 				names = append(names, "compute."+b.key)
@@ -43,7 +48,7 @@ func evaluateGPUs(o Options, gpus []gpu.GPU, queryErr, ctxErr error) []Result {
 	for _, g := range gpus {
 		res = append(res, gpuLine(g))
 	}
-	res = append(res, driverResult(o, gpus))
+	res = append(res, driverResults(o, gpus)...)
 	res = append(res, computeResults(o, gpus)...)
 	res = append(res, memoryResult(o, gpus))
 	return res
@@ -67,7 +72,7 @@ func smiResult(o Options, gpus []gpu.GPU, err, ctxErr error) Result {
 		if errors.Is(err, exec.ErrNotFound) {
 			r.Detail = fmt.Sprintf("%s not found in PATH", o.NvidiaSmi)
 		}
-		r.Fix = fmt.Sprintf("install the NVIDIA driver (%d or newer), which provides nvidia-smi: %s; if it is installed elsewhere, put nvidia-smi on PATH", o.MinDriver, driverGuide)
+		r.Fix = fmt.Sprintf("install the NVIDIA driver (%s or newer), which provides nvidia-smi: %s; if it is installed elsewhere, put nvidia-smi on PATH", o.neededDriver(), driverGuide)
 	case gpu.NoDevices(err):
 		r.Detail = fmt.Sprintf("%s finds no GPUs: %v", o.NvidiaSmi, err)
 		r.Fix = "check that the GPU is visible (`lspci | grep -i nvidia`) and supported by the installed driver; in a VM or container, pass the GPU through"
@@ -123,62 +128,6 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// cudaForDriver is the newest CUDA a driver major version supports (Linux).
-var cudaForDriver = []struct {
-	driver int
-	cuda   string
-}{{580, "13"}, {575, "12.9"}, {570, "12.8"}, {560, "12.6"}, {555, "12.5"}, {550, "12.4"}, {545, "12.3"}, {535, "12.2"}, {530, "12.1"}, {525, "12.0"}, {450, "11"}}
-
-func requiredBy(minDriver int) string {
-	for _, c := range cudaForDriver {
-		if minDriver >= c.driver {
-			return "CUDA " + c.cuda + " images"
-		}
-	}
-	return EnvMinDriver
-}
-
-func driverResult(o Options, gpus []gpu.GPU) Result {
-	r := Result{Name: "driver"}
-	driver := ""
-	for _, g := range gpus {
-		if g.Driver != "" {
-			driver = g.Driver
-			break
-		}
-	}
-	major, err := gpu.DriverMajor(driver)
-	if err != nil {
-		r.Status = Warn
-		r.Detail = "driver version unknown: " + err.Error()
-		r.Fix = fmt.Sprintf("run `nvidia-smi` and check that the driver is %d or newer", o.MinDriver)
-		return r
-	}
-	cuda := ""
-	if gpus[0].CUDA != "" {
-		cuda = " (supports CUDA " + gpus[0].CUDA + ")"
-	}
-	if major >= o.MinDriver {
-		r.Status = Pass
-		r.Detail = fmt.Sprintf("driver %s >= %d required by %s%s", driver, o.MinDriver, requiredBy(o.MinDriver), cuda)
-		return r
-	}
-	r.Status = Fail
-	r.Detail = fmt.Sprintf("driver %s < %d required by %s%s", driver, o.MinDriver, requiredBy(o.MinDriver), cuda)
-	r.Fix = fmt.Sprintf("install NVIDIA driver %d or newer (%s; Ubuntu: `sudo apt install nvidia-driver-%d-server-open`, then reboot), or use images built for CUDA %s or older and set %s=%d",
-		o.MinDriver, driverGuide, o.MinDriver, cudaOf(major), EnvMinDriver, major)
-	return r
-}
-
-func cudaOf(driver int) string {
-	for _, c := range cudaForDriver {
-		if driver >= c.driver {
-			return c.cuda
-		}
-	}
-	return "11"
 }
 
 func computeResults(o Options, gpus []gpu.GPU) []Result {

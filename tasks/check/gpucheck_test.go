@@ -97,6 +97,19 @@ func checkWants(t *testing.T, res []Result, wants []want) {
 	}
 }
 
+// The images of deploy/env.example.
+const (
+	exampleVLLM   = "vllm/vllm-openai:v0.20.0"
+	exampleTriton = "nvcr.io/nvidia/tritonserver:26.07-vllm-python-py3"
+	exampleTRT    = "nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3"
+)
+
+// withImages sets the images of deploy/env.example on o.
+func withImages(o Options) Options {
+	o.VLLMImage, o.TritonImage, o.TRTImage = exampleVLLM, exampleTriton, exampleTRT
+	return o
+}
+
 func TestEvaluateGPUs(t *testing.T) {
 	v100 := []gpu.GPU{{Index: 0, Name: "Tesla V100-SXM2-16GB", ComputeCap: "7.0", MemoryTotalMiB: 16384, MemoryUsedMiB: 0, Driver: "580.65.06", CUDA: "13.0"}}
 	k80 := []gpu.GPU{{Index: 0, Name: "Tesla K80", ComputeCap: "3.7", MemoryTotalMiB: 11441, Driver: "470.57.02", CUDA: "11.4"}}
@@ -111,25 +124,30 @@ func TestEvaluateGPUs(t *testing.T) {
 		wants []want
 		fails int
 	}{
-		{"H200 all backends, small model", captures(t, "h200"), Options{Model: "Qwen/Qwen2.5-1.5B-Instruct", MaxModelLen: 4096}, []want{
+		{"H200 all backends, small model", captures(t, "h200"), withImages(Options{Model: "Qwen/Qwen2.5-1.5B-Instruct", MaxModelLen: 4096}), []want{
 			{"nvidia-smi", Pass, []string{"lists 1 GPU"}, nil},
 			{"gpu.0", Pass, []string{"gpu 0: NVIDIA H200, compute 9.0, 143771 MiB, driver 580.159.04, CUDA 13.0"}, nil},
-			{"driver", Pass, []string{"driver 580.159.04 >= 580 required by CUDA 13 images (supports CUDA 13.0)"}, nil},
+			{"driver.vllm", Pass, []string{"vllm: driver 580.159.04 >= 580.65.06 required by vllm/vllm-openai:v0.20.0 (CUDA 13.0) (supports CUDA 13.0)"}, nil},
+			{"driver.triton", Warn, []string{"driver 580.159.04 < 610.43.02 that " + exampleTriton + " (CUDA 13.3.0) lists", "gpu 0 NVIDIA H200 is a data center GPU", "forward compatibility"},
+				[]string{"upgrade the NVIDIA driver to 610.43.02 or newer"}},
+			{"driver.trt", Warn, []string{"< 590.44.01", "(CUDA 13.1.0)", "R580 driver through CUDA forward compatibility"}, []string{"590.44.01"}},
 			{"compute.vllm", Pass, []string{"9.0", ">= 7.5 required by vLLM's CUDA 13 images"}, nil},
 			{"compute.triton", Pass, []string{">= 7.5"}, nil},
 			{"compute.trt", Pass, []string{">= 8.0 required by TensorRT-LLM"}, nil},
 			{"memory", Pass, []string{"Qwen/Qwen2.5-1.5B-Instruct needs ~", "gpu 0 offers 126.4 GiB (143771 MiB × 0.90)"}, nil},
 		}, 0},
-		{"Turing RTX 2070, driver 535, trt backend", captures(t, "rtx2070-535"), Options{Backend: "trt"}, []want{
+		{"Turing RTX 2070, driver 535, trt backend", captures(t, "rtx2070-535"), withImages(Options{Backend: "trt"}), []want{
 			{"gpu.0", Pass, []string{"NVIDIA GeForce RTX 2070, compute 7.5, 8192 MiB, driver 535.104.05, CUDA 12.2"}, nil},
-			{"driver", Fail, []string{"driver 535.104.05 < 580 required by CUDA 13 images (supports CUDA 12.2)"},
-				[]string{"install NVIDIA driver 580 or newer", "CUDA 12.2 or older", "-mindriver=535"}},
+			{"driver.trt", Fail, []string{"trt: driver 535.104.05 < 590.44.01 required by " + exampleTRT + " (CUDA 13.1.0); R580 is the first driver of CUDA 13 (supports CUDA 12.2)"},
+				[]string{"install NVIDIA driver 590.44.01 or newer", "nvidia-driver-590-open"}},
 			{"compute.trt", Fail, []string{"compute capability 7.5 (gpu 0 NVIDIA GeForce RTX 2070) < 8.0 required by TensorRT-LLM"},
 				[]string{"Ampere", "use mage up:vllm or mage up:triton"}},
 			{"memory", Skip, []string{"no model configured"}, nil},
 		}, 2},
-		{"Turing, driver 535 accepted with -mindriver=535, all backends", captures(t, "rtx2070-535"), Options{MinDriver: 535}, []want{
-			{"driver", Pass, []string{">= 535 required by CUDA 12.2 images"}, nil},
+		{"Turing, driver 535 accepted with -mindriver=535, all backends", captures(t, "rtx2070-535"), withImages(Options{MinDriver: 535}), []want{
+			{"driver.vllm", Pass, []string{"vllm: driver 535.104.05 >= 535 (-mindriver=535)"}, nil},
+			{"driver.triton", Pass, []string{">= 535 (-mindriver=535)"}, nil},
+			{"driver.trt", Pass, []string{">= 535 (-mindriver=535)"}, nil},
 			{"compute.vllm", Pass, nil, nil},
 			{"compute.triton", Pass, nil, nil},
 			{"compute.trt", Warn, []string{"< 8.0"}, []string{"use mage up:vllm or mage up:triton"}},
@@ -143,18 +161,21 @@ func TestEvaluateGPUs(t *testing.T) {
 		}, 0},
 		{"busy GPU among four H100s", captures(t, "h100x4"), Options{MinDriver: 570, Model: "meta-llama/Llama-3.1-8B-Instruct"}, []want{
 			{"gpu.3", Pass, []string{"gpu 3: NVIDIA H100 80GB HBM3, compute 9.0, 81559 MiB, driver 570.133.20, CUDA 12.8"}, nil},
-			{"driver", Pass, []string{">= 570 required by CUDA 12.8 images"}, nil},
+			{"driver.vllm", Pass, []string{">= 570 (-mindriver=570)"}, nil},
 			{"memory", Warn, []string{"gpu 2 has 72431 of 81559 MiB in use, but vLLM needs 73403 MiB (0.90 × total) free"}, []string{"stop the processes"}},
 		}, 0},
-		{"default driver on 570 fails", captures(t, "h100x4"), Options{}, []want{
-			{"driver", Fail, []string{"570.133.20 < 580 required by CUDA 13 images (supports CUDA 12.8)"}, []string{"CUDA 12.8 or older", "-mindriver=570"}},
-		}, 1},
+		{"driver 570 on H100s: below R580, no backend runs", captures(t, "h100x4"), withImages(Options{}), []want{
+			{"driver.vllm", Fail, []string{"vllm: driver 570.133.20 < 580.65.06 required by vllm/vllm-openai:v0.20.0 (CUDA 13.0); R580 is the first driver of CUDA 13 (supports CUDA 12.8)"},
+				[]string{"install NVIDIA driver 580.65.06 or newer", "nvidia-driver-580-server-open"}},
+			{"driver.triton", Fail, []string{"< 610.43.02"}, []string{"or set TRITON_VLLM_IMAGE=nvcr.io/nvidia/tritonserver:25.03-vllm-python-py3 in deploy/.env"}},
+			{"driver.trt", Fail, []string{"< 590.44.01"}, []string{"or set TRITON_TRTLLM_IMAGE=nvcr.io/nvidia/tritonserver:25.05-trtllm-python-py3 in deploy/.env"}},
+		}, 3},
 		{"MIG enabled", captures(t, "a100-mig"), Options{MinDriver: 550, Backend: "trt"}, []want{
 			{"gpu.0", Warn, []string{"MIG enabled"}, []string{"sudo nvidia-smi -i 0 -mig 0"}},
 			{"gpu.1", Pass, nil, nil},
 			{"compute.trt", Pass, nil, nil},
 		}, 0},
-		{"memory [N/A] on GB10", captures(t, "gb10-na"), Options{Model: "Qwen/Qwen3-4B-FP8"}, []want{
+		{"memory [N/A] on GB10", captures(t, "gb10-na"), withImages(Options{Model: "Qwen/Qwen3-4B-FP8"}), []want{
 			{"gpu.0", Warn, []string{"memory size unknown ([N/A])", "CUDA 13.0"}, []string{"unified-memory"}},
 			{"memory", Warn, []string{"4B params × 1 B fp8", "does not report the GPU memory"}, []string{"by hand"}},
 			{"compute.trt", Pass, []string{"12.1"}, nil},
@@ -182,12 +203,12 @@ func TestEvaluateGPUs(t *testing.T) {
 			{"gpu.0", Warn, []string{"compute capability unknown"}, []string{"driver 510"}},
 			{"compute.vllm", Warn, []string{"unknown"}, []string{"cuda-gpus"}},
 		}, 0},
-		{"driver unknown", []gpu.GPU{{Index: 0, Name: "X", ComputeCap: "9.0", MemoryTotalMiB: 1000}}, Options{Backend: "vllm"}, []want{
-			{"driver", Warn, []string{"driver version unknown"}, nil},
+		{"driver unknown", []gpu.GPU{{Index: 0, Name: "X", ComputeCap: "9.0", MemoryTotalMiB: 1000}}, withImages(Options{Backend: "vllm"}), []want{
+			{"driver.vllm", Warn, []string{"driver version unknown"}, []string{"580.65.06 or newer"}},
 		}, 0},
 		{"no GPUs", []gpu.GPU{}, Options{Backend: "vllm"}, []want{
 			{"nvidia-smi", Fail, []string{"lists no GPUs"}, []string{"lspci"}},
-			{"driver", Skip, nil, nil},
+			{"driver.vllm", Skip, nil, nil},
 			{"compute.vllm", Skip, nil, nil},
 			{"memory", Skip, nil, nil},
 		}, 1},
@@ -220,7 +241,7 @@ func TestEvaluateQueryErrors(t *testing.T) {
 		want   want
 	}{
 		{"not in PATH", &gpu.ExecError{Path: "nvidia-smi", ExitCode: -1, Err: &exec.Error{Name: "nvidia-smi", Err: exec.ErrNotFound}}, nil,
-			want{"nvidia-smi", Fail, []string{"nvidia-smi not found in PATH"}, []string{"install the NVIDIA driver (580 or newer)"}}},
+			want{"nvidia-smi", Fail, []string{"nvidia-smi not found in PATH"}, []string{"install the NVIDIA driver (610.43.02 or newer)"}}},
 		{"no driver", &gpu.ExecError{Path: "nvidia-smi", ExitCode: 9, Output: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."}, nil,
 			want{"nvidia-smi", Fail, []string{"cannot talk to the NVIDIA kernel driver"}, []string{"lsmod | grep nvidia", "Secure Boot"}}},
 		{"hung", &gpu.ExecError{Path: "nvidia-smi", ExitCode: -1, Err: errors.New("signal: killed")}, context.DeadlineExceeded,
@@ -234,10 +255,10 @@ func TestEvaluateQueryErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := evaluateGPUs(mustOpts(t, Options{}), nil, tt.err, tt.ctxErr)
+			res := evaluateGPUs(mustOpts(t, withImages(Options{})), nil, tt.err, tt.ctxErr)
 			checkWants(t, res, []want{tt.want})
-			if len(res) != 6 {
-				t.Fatalf("want nvidia-smi + 5 skipped, got %+v", res)
+			if len(res) != 8 {
+				t.Fatalf("want nvidia-smi + 7 skipped (3 driver, 3 compute, memory), got %+v", res)
 			}
 			for _, r := range res[1:] {
 				if r.Status != Skip {
@@ -274,7 +295,7 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 	o := mustOpts(t, Options{Backend: " TensorRT-LLM "})
-	if o.Backend != "trt" || o.MinDriver != 580 || o.GPUMemoryUtilization != 0.9 || o.NvidiaSmi != "nvidia-smi" {
+	if o.Backend != "trt" || o.MinDriver != 0 || o.GPUMemoryUtilization != 0.9 || o.NvidiaSmi != "nvidia-smi" {
 		t.Errorf("normalized %+v", o)
 	}
 }

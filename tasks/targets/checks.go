@@ -45,6 +45,10 @@ func applyConfig(o *check.Options, cfg *env.Config) {
 	o.Dtype = cfg.Get("DTYPE")
 	o.GPUMemoryUtilization, _ = strconv.ParseFloat(cfg.Get("GPU_MEMORY_UTILIZATION"), 64)
 	o.MaxModelLen, _ = strconv.Atoi(cfg.Get("MAX_MODEL_LEN"))
+	// The driver floor of each backend comes from its image's tag.
+	o.VLLMImage = cfg.Get(check.EnvVLLMImage)
+	o.TritonImage = cfg.Get(check.EnvTritonImage)
+	o.TRTImage = cfg.Get(check.EnvTRTImage)
 }
 
 // CheckGPU runs the GPU checks and fails on any FAIL.
