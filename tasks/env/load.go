@@ -90,9 +90,10 @@ func Load(root string) (*Config, error) {
 
 // InitReport says what env:init did and what differs between the files.
 type InitReport struct {
-	Created bool
-	Missing []string // keys env.example has and .env lacks
-	Unread  []string // keys .env has that nothing reads
+	Created    bool
+	Missing    []string // keys env.example has and .env lacks
+	Unread     []string // keys .env has that nothing reads (print them with ShowKey)
+	unreadLine map[string]int
 	// Generated lists password keys that were empty in env.example and got a
 	// random value in the new .env.
 	Generated []string
@@ -156,6 +157,7 @@ func Init(root string) (*InitReport, error) {
 	}
 	dot.Path = DotEnvPath
 	have := dot.Map()
+	rep.unreadLine = map[string]int{}
 	for _, e := range exFile.Entries {
 		if _, ok := have[e.Key]; !ok {
 			rep.Missing = append(rep.Missing, e.Key)
@@ -164,6 +166,7 @@ func Init(root string) (*InitReport, error) {
 	for k := range have {
 		if _, ok := Lookup(k); !ok {
 			rep.Unread = append(rep.Unread, k)
+			rep.unreadLine[k] = dot.Line(k)
 		}
 	}
 	sort.Strings(rep.Unread)
@@ -184,7 +187,11 @@ func (r *InitReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "missing: %s is in %s but not in %s; copy its line over\n", k, ExamplePath, DotEnvPath)
 	}
 	for _, k := range r.Unread {
-		fmt.Fprintf(w, "unread:  %s is in %s but nothing reads it; remove it\n", k, DotEnvPath)
+		if Nameable(k) {
+			fmt.Fprintf(w, "unread:  %s is in %s but nothing reads it; remove it\n", k, DotEnvPath)
+		} else {
+			fmt.Fprintf(w, "unread:  %s:%d sets %s that nothing reads; remove it\n", DotEnvPath, r.unreadLine[k], notShown)
+		}
 	}
 	if !r.Created && len(r.Missing) == 0 && len(r.Unread) == 0 {
 		fmt.Fprintf(w, "%s has every key of %s\n", DotEnvPath, ExamplePath)

@@ -74,10 +74,63 @@ func Lookup(name string) (Key, bool) {
 	return Key{}, false
 }
 
-// IsSecret reports whether the value of name must never be printed.
+// IsSecret reports whether the value of name must never be printed: a key
+// of kind Secret or Password (HF_TOKEN, GRAFANA_ADMIN_PASSWORD), and any key
+// whose name contains TOKEN, PASSWORD, PASSWD, SECRET, KEY or CREDENTIAL,
+// in any case, whether the schema knows it or not.
 func IsSecret(name string) bool {
-	k, ok := Lookup(name)
-	return ok && (k.Kind == Secret || k.Kind == Password)
+	if k, ok := Lookup(name); ok && (k.Kind == Secret || k.Kind == Password) {
+		return true
+	}
+	up := strings.ToUpper(name)
+	for _, w := range []string{"TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL"} {
+		if strings.Contains(up, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// showValue is how a validation message quotes the value v of key: %q for
+// a key that is not secret, when the value is short (at most 128 bytes) and
+// does not look like a token (it contains hf_, or a run of 16 or more
+// letters, digits and _ that mixes letters and digits, as API tokens and
+// hashes do). Otherwise a phrase without the value.
+func showValue(key, v string) string {
+	switch {
+	case IsSecret(key):
+		return "the value (not shown: " + key + " is secret)"
+	case len(v) > 128:
+		return "the value (not shown: it is longer than 128 characters)"
+	case tokenLike(v):
+		return "the value (not shown: it looks like a token or a hash)"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+func tokenLike(v string) bool {
+	if strings.Contains(strings.ToLower(v), "hf_") {
+		return true
+	}
+	run, letter, digit := 0, false, false
+	for i := 0; i <= len(v); i++ {
+		var c byte
+		if i < len(v) {
+			c = v[i]
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			run, digit = run+1, true
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			run, letter = run+1, letter || c != '_'
+		default:
+			if run >= 16 && letter && digit {
+				return true
+			}
+			run, letter, digit = 0, false, false
+		}
+	}
+	return false
 }
 
 // KeyError is a problem with one key of a dotenv file.
@@ -88,11 +141,13 @@ type KeyError struct {
 	Msg  string
 }
 
+// Error names the key only when Nameable (see the package comment); Msg
+// never holds a secret value.
 func (e *KeyError) Error() string {
 	if e.Line == 0 {
-		return fmt.Sprintf("%s: key %s: %s", e.Path, e.Key, e.Msg)
+		return fmt.Sprintf("%s: %s: %s", e.Path, ShowKey(e.Key), e.Msg)
 	}
-	return fmt.Sprintf("%s:%d: key %s: %s", e.Path, e.Line, e.Key, e.Msg)
+	return fmt.Sprintf("%s:%d: %s: %s", e.Path, e.Line, ShowKey(e.Key), e.Msg)
 }
 
 // ValidationError collects every problem of a file, so a user fixes them in one go.
@@ -150,7 +205,14 @@ func Validate(f *File) error {
 	return nil
 }
 
+// checkValue checks v, from the file or from the environment, against k:
+// first the characters every value must keep to (CheckText), then the
+// form of its kind. Messages quote v only through showValue.
 func checkValue(k Key, v string) error {
+	if err := CheckText(v); err != nil {
+		return errors.New("the value " + err.Error() + " (the value is not shown)")
+	}
+	q := showValue(k.Name, v)
 	switch k.Kind {
 	case String:
 		if v == "" {
@@ -158,26 +220,26 @@ func checkValue(k Key, v string) error {
 		}
 	case Image:
 		if !imageRE.MatchString(v) {
-			return fmt.Errorf("%q is not an image reference; expected registry/name:tag, e.g. prom/prometheus:v3.5.0", v)
+			return fmt.Errorf("%s is not an image reference; expected registry/name:tag, e.g. prom/prometheus:v3.5.0", q)
 		}
 	case Port:
 		n, err := strconv.Atoi(v)
 		if err != nil || !digitsRE.MatchString(v) || n < 1 || n > 65535 {
-			return fmt.Errorf("%q is not a port; expected an integer from 1 to 65535", v)
+			return fmt.Errorf("%s is not a port; expected an integer from 1 to 65535", q)
 		}
 	case PosInt:
 		n, err := strconv.Atoi(v)
 		if err != nil || !digitsRE.MatchString(v) || n < 1 {
-			return fmt.Errorf("%q is not a positive integer; expected a whole number > 0, e.g. 4096", v)
+			return fmt.Errorf("%s is not a positive integer; expected a whole number > 0, e.g. 4096", q)
 		}
 	case Fraction:
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil || !(x > 0 && x <= 1) {
-			return fmt.Errorf("%q is outside (0,1]; expected a fraction of GPU memory such as 0.90", v)
+			return fmt.Errorf("%s is outside (0,1]; expected a fraction of GPU memory such as 0.90", q)
 		}
 	case Address:
 		if a, err := netip.ParseAddr(v); err != nil || a.Zone() != "" {
-			return fmt.Errorf("%q is not an IP address; expected e.g. 127.0.0.1 (local only) or 0.0.0.0 (every interface)", v)
+			return fmt.Errorf("%s is not an IP address; expected e.g. 127.0.0.1 (local only) or 0.0.0.0 (every interface)", q)
 		}
 	case Secret:
 		// Anything goes, including empty; the value is never echoed.
@@ -190,7 +252,7 @@ func checkValue(k Key, v string) error {
 		}
 	case Project:
 		if !projectRE.MatchString(v) {
-			return fmt.Errorf("%q is not a compose project name; expected lowercase letters, digits, - and _", v)
+			return fmt.Errorf("%s is not a compose project name; expected lowercase letters, digits, - and _", q)
 		}
 	case Choice:
 		for _, c := range k.Choices {
@@ -198,7 +260,7 @@ func checkValue(k Key, v string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("%q is not one of %s", v, strings.Join(k.Choices, ", "))
+		return fmt.Errorf("%s is not one of %s", q, strings.Join(k.Choices, ", "))
 	}
 	return nil
 }
