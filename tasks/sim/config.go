@@ -96,6 +96,15 @@ type Config struct {
 	GPUPowerMaxW float64
 	GPUPowerIdle float64
 	Hostname     string
+
+	// Hostile clients (limits.go). A header or idle timeout of 0 is the
+	// read timeout; a read timeout of 0 is no limit.
+	ReadHeaderTimeout time.Duration // request line and headers
+	ReadTimeout       time.Duration // headers and body; lifted once the body is read (streams are long)
+	IdleTimeout       time.Duration // keep-alive connection without a request
+	MaxConnections    int           // open connections of all listeners; 0: the open-files limit less a reserve
+	MaxBodySize       int64         // bytes of one request body
+	MaxBodyMemory     int64         // bytes of request bodies in flight across all requests
 }
 
 // DefaultConfig returns the defaults: a small model on one GPU.
@@ -132,6 +141,11 @@ func DefaultConfig(personality string) Config {
 		GPUPowerMaxW:        72,
 		GPUPowerIdle:        16,
 		Hostname:            "sim",
+		ReadHeaderTimeout:   DefaultReadHeaderTimeout,
+		ReadTimeout:         DefaultReadTimeout,
+		IdleTimeout:         DefaultIdleTimeout,
+		MaxBodySize:         DefaultMaxBodySize,
+		MaxBodyMemory:       DefaultMaxBodyMemory,
 	}
 }
 
@@ -182,6 +196,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.GPUPowerMaxW, "gpu-power-max", c.GPUPowerMaxW, "GPU power limit, W")
 	fs.Float64Var(&c.GPUPowerIdle, "gpu-power-idle", c.GPUPowerIdle, "GPU idle power, W")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "Hostname label of the dcgm look-alike")
+	c.registerLimitFlags(fs)
 }
 
 // EnvName is the environment variable of a flag: SIM_ + upper case, '-' -> '_'.
@@ -284,6 +299,7 @@ func (c *Config) Validate() error {
 	if c.GPUMemoryMiB < 1 {
 		bad("gpu-memory-mib", "an integer >= 1", c.GPUMemoryMiB)
 	}
+	errs = append(errs, c.limitErrors()...)
 	return errors.Join(errs...)
 }
 

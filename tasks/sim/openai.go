@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -371,22 +370,17 @@ func parsePrompts(raw json.RawMessage, cfg *Config) ([]promptInfo, *apiError) {
 	}
 }
 
-const maxBody = 32 << 20
-
 func (s *Server) handleOpenAI(w http.ResponseWriter, hr *http.Request, chat bool) {
 	if !s.ready() {
 		writeAPIError(w, &apiError{status: 503, typ: "ServiceUnavailableError", message: "The server is starting up (-startup-delay); retry later."})
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
-	if err != nil {
-		writeAPIError(w, badRequest("reading the request body: %v", err))
+	body, release, berr := s.readRequestBody(w, hr)
+	if berr != nil {
+		writeAPIError(w, &apiError{status: berr.status, typ: vllmErrorType(berr.status), message: berr.msg})
 		return
 	}
-	if len(body) > maxBody {
-		writeAPIError(w, badRequest("request body larger than %d bytes", maxBody))
-		return
-	}
+	defer release()
 	req, specs, aerr := decodeOpenAI(body, chat, &s.cfg)
 	if aerr != nil {
 		writeAPIError(w, aerr)

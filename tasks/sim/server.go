@@ -28,6 +28,9 @@ type Server struct {
 
 	reqSeq atomic.Uint64 // for fault decisions and ids
 	api    http.Handler
+
+	bodies *bodyBudget // -max-body-memory
+	conns  *connTable  // -max-connections, set by Start
 }
 
 // Running describes a started server. URLs have no trailing slash;
@@ -45,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	now := time.Now()
 	s := &Server{cfg: cfg, started: now, engDone: make(chan struct{})}
+	s.bodies = &bodyBudget{max: cfg.MaxBodyMemory}
 	s.eng = newEngine(cfg)
 	s.gpu = newGPUModel(&s.cfg, s.eng, now)
 	if cfg.Personality == PersonalityVLLM {
@@ -106,6 +110,13 @@ func (s *Server) DCGMHandler() http.Handler { return s.dcgmHandler() }
 
 // Start listens on the configured addresses (":0" ports allowed) and serves
 // until ctx is done; Done closes when everything has stopped.
+//
+// Every listener has -read-header-timeout, -read-timeout (net/http lifts it
+// once a request's body is read, so streams run as long as they need; there
+// is no write timeout) and -idle-timeout, and all of them share one cap of open
+// connections (-max-connections): at the cap a new connection closes the
+// longest-waiting one that has no request in progress, so idle or slow
+// clients cannot use up the file descriptors and starve /health.
 func (s *Server) Start(ctx context.Context) (*Running, error) {
 	type srv struct {
 		addr string
@@ -121,6 +132,7 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 	if s.cfg.DCGMAddr != "" {
 		list = append(list, srv{s.cfg.DCGMAddr, s.DCGMHandler(), &run.DCGMURL, "/metrics"})
 	}
+	s.conns = &connTable{max: s.cfg.maxConnections()}
 	var lns []net.Listener
 	closeAll := func() {
 		for _, ln := range lns {
@@ -133,7 +145,7 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 			closeAll()
 			return nil, fmt.Errorf("listen on %s: %w (change the address flag or free the port)", x.addr, err)
 		}
-		lns = append(lns, ln)
+		lns = append(lns, tableListener{ln, s.conns})
 		*x.url = "http://" + urlHost(ln.Addr()) + x.path
 	}
 	if run.MetricsURL == "" {
@@ -144,7 +156,8 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 	var servers []*http.Server
 	var wg sync.WaitGroup
 	for i, ln := range lns {
-		hs := &http.Server{Handler: list[i].h, ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: list[i].h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+			ReadTimeout: s.cfg.ReadTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnState: s.conns.connState}
 		servers = append(servers, hs)
 		wg.Add(1)
 		go func() {

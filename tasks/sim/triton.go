@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -451,17 +450,25 @@ func requestIDLabel(id string) string {
 	return id
 }
 
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		tritonError(w, 400, "failed to read the request body: %v", err)
-		return nil, false
+// readBody reads the body within the limits (limits.go); call release when
+// the request is answered. Over -max-body-size Triton's answer is a 400
+// with its --http-max-input-size message, as the real server's.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), ok bool) {
+	body, release, berr := s.readRequestBody(w, r)
+	if berr == nil {
+		return body, release, true
 	}
-	if len(body) > maxBody {
-		tritonError(w, 400, "request body larger than %d bytes", maxBody)
-		return nil, false
+	if berr.status == http.StatusRequestEntityTooLarge {
+		size := ""
+		if berr.size >= 0 {
+			size = fmt.Sprint(" of ", berr.size)
+		}
+		tritonError(w, 400, "Request JSON size%s exceeds the maximum allowed value of %d bytes. Use --http-max-input-size to increase the limit (simulator: -max-body-size, %s).",
+			size, berr.limit, EnvName("max-body-size"))
+		return nil, nil, false
 	}
-	return body, true
+	tritonError(w, berr.status, "%s", berr.msg)
+	return nil, nil, false
 }
 
 func (s *Server) tritonAdmit(w http.ResponseWriter, m *tritonModel, spec requestSpec) (*request, bool) {
@@ -490,10 +497,11 @@ func (s *Server) tritonAdmit(w http.ResponseWriter, m *tritonModel, spec request
 const midstreamMsg = "Simulated backend failure during generation (-midstream-failure-rate)"
 
 func (s *Server) handleGenerate(w http.ResponseWriter, hr *http.Request, m *tritonModel, stream bool) {
-	body, ok := s.readBody(w, hr)
+	body, release, ok := s.readBody(w, hr)
 	if !ok {
 		return
 	}
+	defer release()
 	if m.name == "preprocessing" || m.name == "postprocessing" {
 		tritonError(w, 400, "the simulator runs '%s' only as part of 'ensemble'; send requests to 'ensemble' or 'tensorrt_llm'", m.name)
 		return
@@ -858,10 +866,11 @@ func (m *tritonModel) findOutput(name string) *tensorDef {
 }
 
 func (s *Server) handleInfer(w http.ResponseWriter, hr *http.Request, m *tritonModel) {
-	body, ok := s.readBody(w, hr)
+	body, release, ok := s.readBody(w, hr)
 	if !ok {
 		return
 	}
+	defer release()
 	if m.decoupled {
 		tritonError(w, 400, "HTTP end point doesn't support models with decoupled transaction policy")
 		return

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package sim
+
+// OpenFilesLimit is unknown here.
+func OpenFilesLimit() (uint64, bool) { return 0, false }
