@@ -32,9 +32,21 @@
 //	                                               "samples": 30}, ...}},
 //	             "partial": false}],                    // true: canceled (Ctrl+C) before its end
 //	  "best_load_meeting_slos": 4,                      // null when no step met every SLO
-//	  "stopped_by": "limit",                            // limit | slo | canceled | error
+//	  "stopped_by": "limit",                            // limit | slo | canceled | error | running
 //	  "stopped_early_reason": ""                        // why the sweep ended before its last step
 //	}
+//
+// With Options.Dir set, bench.json and report.html are rewritten after
+// every finished step, atomically (a temporary file in the same directory,
+// then a rename), so a sweep killed outright (SIGKILL, a lost machine)
+// loses at most the step in progress. Such an intermediate file says
+// "stopped_by": "running"; one that still says so after the sweep's
+// process is gone was cut off there.
+//
+// In rate mode a step whose in-flight cap (-cap) held arrivals past the
+// step's end ("not_sent" in its result) fails and ends the sweep: the
+// latencies measured cover only the requests that got through, and a
+// higher rate with the same cap cannot do better.
 //
 // Server figures cover the time from the end of the step's warm-up to the
 // end of the step (in-flight requests included); histogram quantiles are
@@ -75,6 +87,7 @@ const (
 	StoppedSLO      = "slo"      // the SLOs broke badly (StopRule)
 	StoppedCanceled = "canceled" // ctx ended (Ctrl+C)
 	StoppedError    = "error"    // the load generator failed
+	StoppedRunning  = "running"  // an intermediate file, written after a step
 )
 
 // SLOSettings are the objectives of the sweep in seconds; 0 means off.
@@ -166,6 +179,11 @@ type Options struct {
 	Out io.Writer
 	// ScrapeClient fetches MetricsURL (default: a client with a 10 s timeout).
 	ScrapeClient *http.Client
+	// Dir, when set, receives bench.json and report.html after every
+	// finished step, so that a kill loses at most one step.
+	Dir string
+
+	saved func(steps int) // tests: called after each intermediate save
 }
 
 // Plan returns the loads of a sweep: start, doubling, up to and including
@@ -285,12 +303,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		base.MaxTokens = 128
 	}
 	promptsDesc := base.Prompts.Describe()
-	// Resolve the prompts once (a dataset URL is fetched once, not per step).
-	prompts, err := load.LoadPrompts(ctx, base.Prompts)
-	if err != nil {
-		return nil, err
-	}
-	base.Prompts = load.PromptSource{Prompts: prompts}
 	if base.DrainTimeout == 0 {
 		base.DrainTimeout = min(max(2*o.StepDuration, 10*time.Second), 60*time.Second)
 	}
@@ -315,6 +327,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Settings.MaxInFlight = o.MaxInFlight
 	}
 	tw := newStepTable(o.Out, o.Mode, o.MetricsURL != "")
+	// Resolve the prompts once (a dataset URL is fetched once, not per step).
+	prompts, err := load.LoadPrompts(ctx, base.Prompts)
+	if err != nil {
+		if ctx.Err() == nil {
+			return nil, err
+		}
+		res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, "canceled before step 1, while reading the prompts"
+		res.finish()
+		tw.end(res)
+		return res, nil
+	}
+	base.Prompts = load.PromptSource{Prompts: prompts}
 	for i, l := range o.Steps {
 		if ctx.Err() != nil {
 			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled before step %d (%s %v)", i+1, o.Mode, l)
@@ -340,6 +364,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if watch != nil {
 			step.Server = watch.stop(ctx)
 		}
+		if err != nil && !errors.Is(err, load.ErrSLO) && ctx.Err() != nil {
+			// Canceled before the step could start (e.g. while the model
+			// was discovered): no error of the server's.
+			if lr != nil {
+				res.addStep(step, true)
+			}
+			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled during step %d (%s %v)", i+1, o.Mode, l)
+			break
+		}
 		if err != nil && !errors.Is(err, load.ErrSLO) {
 			if lr != nil {
 				res.addStep(step, ctx.Err() != nil)
@@ -357,6 +390,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		partial := ctx.Err() != nil
 		res.addStep(step, partial)
+		if !partial && o.Dir != "" {
+			if err := res.checkpoint(o.Dir, i+1, len(o.Steps)); err != nil {
+				res.StoppedBy, res.StoppedEarlyReason = StoppedError, fmt.Sprintf("after step %d (%s %v): %v", i+1, o.Mode, l, err)
+				res.finish()
+				tw.end(res)
+				return res, err
+			}
+			if o.saved != nil {
+				o.saved(len(res.Steps))
+			}
+		}
 		tw.row(i+1, res.Steps[len(res.Steps)-1])
 		if partial {
 			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled during step %d (%s %v); that step is partial", i+1, o.Mode, l)
@@ -375,6 +419,55 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// checkpoint saves the sweep so far as an intermediate file.
+func (r *Result) checkpoint(dir string, done, planned int) error {
+	c := *r
+	c.StoppedBy = StoppedRunning
+	c.StoppedEarlyReason = fmt.Sprintf("written after step %d of %d; the sweep had not ended", done, planned)
+	c.finish()
+	_, _, err := save(dir, &c)
+	return err
+}
+
+// save writes dir/bench.json and dir/report.html (named after dir)
+// atomically and returns their paths.
+func save(dir string, r *Result) (jsonPath, htmlPath string, err error) {
+	jsonPath, htmlPath = filepath.Join(dir, "bench.json"), filepath.Join(dir, "report.html")
+	if err := WriteResult(jsonPath, r); err != nil {
+		return jsonPath, htmlPath, fmt.Errorf("writing %s: %w", jsonPath, err)
+	}
+	if err := RenderFile(htmlPath, []Named{{Name: filepath.Base(dir), Path: jsonPath, Result: r}}); err != nil {
+		return jsonPath, htmlPath, fmt.Errorf("writing %s: %w", htmlPath, err)
+	}
+	return jsonPath, htmlPath, nil
+}
+
+// CheckDir makes sure the results can be written to dir (-out) before
+// anything is sent: it creates dir and a temporary file in it.
+func CheckDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("-out=%s is a file; -out names a directory for bench.json and report.html", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("-out=%s: cannot create the results directory: %v; choose a writable directory", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".bench-write-check-*")
+	if err != nil {
+		return fmt.Errorf("-out=%s: cannot write there: %v; choose a writable directory", dir, unwrapPath(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// unwrapPath drops the path of a *PathError (the message names it already).
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func (r *Result) addStep(s Step, partial bool) {
 	s.Partial = partial
 	r.Steps = append(r.Steps, s)
@@ -388,7 +481,8 @@ func (r *Result) finish() {
 // BestLoad is the highest load up to which every complete step met every
 // SLO (steps in load order; the first failing step ends the search, so a
 // lucky step above a failing one does not count), or nil when the lowest
-// step already failed. Partial (canceled) steps are skipped.
+// step already failed. Partial (canceled) steps are skipped; a step with
+// arrivals not sent (rate mode, held by the cap) fails.
 func BestLoad(steps []Step) *float64 {
 	ordered := append([]Step(nil), steps...)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Load < ordered[j].Load })
@@ -397,7 +491,7 @@ func BestLoad(steps []Step) *float64 {
 		if s.Partial || s.Result == nil {
 			continue
 		}
-		if !s.Result.SLOOK {
+		if !s.Result.SLOOK || s.Result.Requests.NotSent > 0 {
 			break
 		}
 		l := s.Load
@@ -408,6 +502,9 @@ func BestLoad(steps []Step) *float64 {
 
 // broken returns why a step breaks the SLOs badly enough to stop, or "".
 func (r StopRule) broken(slo SLOSettings, lr *load.Result) string {
+	if lr.Requests.NotSent > 0 {
+		return notSent(lr)
+	}
 	if lr.Requests.OK == 0 {
 		return fmt.Sprintf("no request succeeded (%d failed)", lr.Requests.Failed)
 	}
@@ -421,6 +518,13 @@ func (r StopRule) broken(slo SLOSettings, lr *load.Result) string {
 		}
 	}
 	return ""
+}
+
+// notSent says how many of a rate step's arrivals the in-flight cap held.
+func notSent(lr *load.Result) string {
+	rq := lr.Requests
+	due := rq.OK + rq.Failed + rq.Canceled + rq.NotSent
+	return fmt.Sprintf("%d of %d arrivals not sent: the in-flight cap (%d) held them past the step's end", rq.NotSent, due, lr.Config.Concurrency)
 }
 
 // WriteResult writes r as indented JSON to path, atomically.
@@ -442,6 +546,11 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err

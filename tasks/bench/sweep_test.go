@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -297,4 +299,174 @@ func ptrVal(d *Distribution) float64 {
 		return -1
 	}
 	return *d.P95
+}
+
+// A rate step whose in-flight cap is far below what the rate needs: the
+// warm-up ends at its wall-clock end (arrivals it could not send are
+// dropped, never sent late), so its backlog does not push the measured
+// window past its own end; every arrival due in the window is either sent
+// or counted as not sent, and the step fails and ends the sweep instead
+// of passing on the few requests that got through.
+func TestSweepRateCappedBelowTheRate(t *testing.T) {
+	// Each request takes at least 20 ms + 7 x 10 ms = 90 ms: a cap of 1
+	// sends at most ~11 per second, a cap of 2 at most ~22.
+	run := startSim(t, constantSim(20*time.Millisecond, 10*time.Millisecond))
+	for _, c := range []struct {
+		rate   float64 // a power of two: constant gaps of exact nanoseconds
+		cap    int
+		warmup time.Duration
+	}{
+		{64, 1, time.Second},
+		{512, 2, 250 * time.Millisecond}, // a rate ~25 times what the cap lets through: 127 warm-up arrivals, 512 due in the window
+	} {
+		t.Run(fmt.Sprintf("rate%v-cap%d", c.rate, c.cap), func(t *testing.T) {
+			o := baseLoad(t, "sim", run)
+			o.Shape = load.ShapeConstant
+			res, err := Run(context.Background(), Options{
+				Load: o, Mode: ModeRate, Steps: []float64{c.rate, 2 * c.rate}, StepDuration: time.Second,
+				Warmup: c.warmup, MaxInFlight: c.cap,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Steps) != 1 {
+				t.Fatalf("ran %v; want the sweep to stop after the first step, whose arrivals the cap held", loadsOf(res))
+			}
+			rq := res.Steps[0].Result.Requests
+			t.Logf("requests %+v", rq)
+			due := int64(c.rate * 1) // rate x step: the window [warm-up end, +1 s) holds exactly this many constant arrivals
+			if got := rq.OK + rq.Failed + rq.Canceled + rq.NotSent; got != due {
+				t.Errorf("requests %+v: sent + not sent = %d, want the %d arrivals due in the window", rq, got, due)
+			}
+			// Before the fix every warm-up arrival was sent, one after the
+			// other, and the first measured one found its window already
+			// over: one request measured, the rest "not sent".
+			warmDue := int64(c.rate*c.warmup.Seconds()) - 1
+			if rq.Warmup >= warmDue {
+				t.Errorf("%d warm-up requests sent of %d due: the cap's backlog was sent after the warm-up ended", rq.Warmup, warmDue)
+			}
+			if sent := rq.OK + rq.Failed; sent < 3 {
+				t.Errorf("only %d request(s) sent in the 1 s window (room for ~%d at 90 ms each with cap %d): the warm-up shifted the window", sent, 11*c.cap, c.cap)
+			}
+			if rq.NotSent == 0 {
+				t.Errorf("requests %+v: no arrival counted as not sent at %v req/s with cap %d", rq, c.rate, c.cap)
+			}
+			if res.StoppedBy != StoppedSLO || !strings.Contains(res.StoppedEarlyReason, "not sent") {
+				t.Errorf("stopped by %q: %q; want slo, naming the arrivals not sent", res.StoppedBy, res.StoppedEarlyReason)
+			}
+			if v := Verdict(res.Steps[0]); !strings.Contains(v, "FAIL") || !strings.Contains(v, "not sent") {
+				t.Errorf("verdict %q; want FAIL naming the arrivals not sent", v)
+			}
+			if res.BestLoadMeetingSLOs != nil {
+				t.Errorf("best load %v: a step whose arrivals were not sent met the SLOs", *res.BestLoadMeetingSLOs)
+			}
+		})
+	}
+}
+
+// With Dir set, bench.json is rewritten after every finished step: after
+// step k it is valid JSON holding k steps (a kill loses at most the step
+// in progress), and the report beside it is complete.
+func TestSweepSavesEveryStep(t *testing.T) {
+	run := startSim(t, constantSim(5*time.Millisecond, time.Millisecond))
+	dir := filepath.Join(t.TempDir(), "out")
+	var seen []int
+	o := Options{Load: baseLoad(t, "sim", run), Steps: []float64{1, 2, 3}, StepDuration: 300 * time.Millisecond, Dir: dir}
+	o.saved = func(k int) {
+		r, err := ReadResult(filepath.Join(dir, "bench.json"))
+		if err != nil {
+			t.Errorf("after step %d: %v", k, err)
+			return
+		}
+		if r.StoppedBy != StoppedRunning || !strings.Contains(r.StoppedEarlyReason, fmt.Sprintf("after step %d of 3", k)) {
+			t.Errorf("after step %d: stopped by %q (%q), want running", k, r.StoppedBy, r.StoppedEarlyReason)
+		}
+		html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(html)), "</html>") {
+			t.Errorf("after step %d: report.html: %v", k, err)
+		}
+		seen = append(seen, len(r.Steps))
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, []int{1, 2, 3}) {
+		t.Fatalf("bench.json held %v steps after each step, want 1, 2, 3", seen)
+	}
+	if res.StoppedBy != StoppedLimit {
+		t.Errorf("the result says %q, want limit (only the files on the way say running)", res.StoppedBy)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A sweep canceled before any step ran (during the first warm-up, or
+// before it) still has a result to write, and its files render.
+func TestSweepNoStep(t *testing.T) {
+	run := startSim(t, constantSim(5*time.Millisecond, time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := Run(ctx, Options{Load: baseLoad(t, "sim", run), Steps: []float64{1, 2}, StepDuration: time.Second})
+	if err != nil || res == nil {
+		t.Fatalf("res %v, err %v; want a result and no error", res, err)
+	}
+	if res.StoppedBy != StoppedCanceled || res.BestLoadMeetingSLOs != nil {
+		t.Fatalf("stopped by %q (%q), best %v", res.StoppedBy, res.StoppedEarlyReason, res.BestLoadMeetingSLOs)
+	}
+	for _, s := range res.Steps {
+		if !s.Partial {
+			t.Errorf("step %v of a canceled sweep is not partial", s.Load)
+		}
+	}
+	dir := t.TempDir()
+	if _, _, err := save(dir, res); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadResult(filepath.Join(dir, "bench.json"))
+	if err != nil || back.StoppedBy != StoppedCanceled {
+		t.Fatalf("read back: %v %+v", err, back)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if !strings.Contains(string(html), "none (no step finished); stopped early (canceled): canceled before step 1") {
+		t.Errorf("the report does not say the sweep was canceled:\n%.2000s", html)
+	}
+
+	// Canceled during the first step's warm-up: that step is kept, partial,
+	// with nothing measured.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	res, err = Run(ctx, Options{Load: baseLoad(t, "sim", run), Steps: []float64{1, 2}, StepDuration: time.Second, Warmup: time.Hour})
+	if err != nil || res.StoppedBy != StoppedCanceled || len(res.Steps) != 1 || !res.Steps[0].Partial || res.Steps[0].Result.Requests.OK != 0 {
+		t.Fatalf("err %v, stopped by %q, steps %+v", err, res.StoppedBy, res.Steps)
+	}
+	if _, _, err := save(t.TempDir(), res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	if err := CheckDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("CheckDir left %v", left)
+	}
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o644)
+	if err := CheckDir(file); err == nil || !strings.Contains(err.Error(), "-out="+file+" is a file") {
+		t.Errorf("a file: %v", err)
+	}
+	if err := CheckDir(filepath.Join(file, "sub")); err == nil || !strings.Contains(err.Error(), "-out="+filepath.Join(file, "sub")) {
+		t.Errorf("under a file: %v", err)
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := filepath.Join(t.TempDir(), "ro")
+		os.Mkdir(ro, 0o555)
+		if err := CheckDir(ro); err == nil || !strings.Contains(err.Error(), "cannot write there: permission denied") {
+			t.Errorf("read-only: %v", err)
+		}
+	}
 }

@@ -109,15 +109,21 @@ func serverCell(sv *Server, pick func(*Server) *Distribution) string {
 	return fmtSeconds(*d.P95)
 }
 
-// Verdict is "ok", or "FAIL" with the broken objectives, or "partial".
+// Verdict is "ok", or "FAIL" with the broken objectives (and the
+// arrivals not sent), or "partial".
 func Verdict(s Step) string {
 	if s.Partial {
 		return "partial (canceled)"
 	}
-	if s.Result.SLOOK {
+	rq := s.Result.Requests
+	if s.Result.SLOOK && rq.NotSent == 0 {
 		return "ok"
 	}
 	var broken []string
+	if rq.NotSent > 0 {
+		broken = append(broken, fmt.Sprintf("%d of %d arrivals not sent (cap %d)", rq.NotSent,
+			rq.OK+rq.Failed+rq.Canceled+rq.NotSent, s.Result.Config.Concurrency))
+	}
 	for _, o := range s.Result.SLO {
 		if o.OK {
 			continue
@@ -147,12 +153,16 @@ func Conclusion(r *Result) string {
 	var b strings.Builder
 	if r.BestLoadMeetingSLOs != nil {
 		fmt.Fprintf(&b, "highest load meeting every SLO: %s%s%s", unit, fmtLoad(*r.BestLoadMeetingSLOs), suffix)
+	} else if len(completeSteps(r)) == 0 {
+		b.WriteString("highest load meeting every SLO: none (no step finished)")
 	} else {
 		b.WriteString("highest load meeting every SLO: none (no step met every SLO)")
 	}
 	switch r.StoppedBy {
 	case StoppedLimit:
 		b.WriteString("; the sweep reached its limit")
+	case StoppedRunning:
+		fmt.Fprintf(&b, "; incomplete: %s", r.StoppedEarlyReason)
 	default:
 		fmt.Fprintf(&b, "; stopped early (%s): %s", r.StoppedBy, r.StoppedEarlyReason)
 	}

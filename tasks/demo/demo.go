@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Out == "" {
 		o.Out = filepath.Join("results", "demo-"+time.Now().Format("20060102-150405")+".json")
 	}
-	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+	if err := CheckOut(o.Out); err != nil {
 		return err
 	}
 
@@ -90,6 +90,32 @@ func Run(ctx context.Context, o Options) error {
 	}
 	PrintComparison(o.W, res, bench.ServerStats(before, after, ""))
 	return runErr
+}
+
+// CheckOut makes sure the results file can be written before the demo
+// starts: its directory is created and a temporary file made in it.
+func CheckOut(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("-out=%s is a directory; -out names the results file, e.g. -out=results/demo.json", path)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("-out=%s: cannot create %s: %v; choose a writable place for the results file", path, dir, pathErr(err))
+	}
+	f, err := os.CreateTemp(dir, ".demo-write-check-*")
+	if err != nil {
+		return fmt.Errorf("-out=%s: cannot write in %s: %v; choose a writable place for the results file", path, dir, pathErr(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // PrintComparison prints the client's TTFT and ITL quantiles beside the

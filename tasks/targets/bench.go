@@ -64,9 +64,14 @@ func MetricsURLFor(backend string, cfg *env.Config, apiURL string) (string, erro
 }
 
 // Bench sweeps the load on a backend and writes bench.json and
-// report.html. It fails when no step met every SLO, or on errors; a
-// Ctrl+C keeps what was measured.
+// report.html, after every step and at the end. It fails when no step met
+// every SLO, or on errors; Ctrl+C or SIGTERM keeps what was measured and
+// fails (the sweep is incomplete).
 func Bench(ctx context.Context, backend string, f BenchFlags) error {
+	return interruptible(ctx, true, func(ctx context.Context) error { return runBench(ctx, backend, f) })
+}
+
+func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	cfg, err := settings()
 	if err != nil {
 		return err
@@ -149,15 +154,21 @@ func Bench(ctx context.Context, backend string, f BenchFlags) error {
 	if ep.Protocol != load.ProtocolOpenAIChat && ep.Protocol != load.ProtocolOpenAICompletions {
 		o.MetricsModel = lo.Model
 	}
+	dir := str(f.Out)
+	if dir == "" {
+		dir = filepath.Join("results", fmt.Sprintf("bench-%s-%s", backend, time.Now().Format("20060102-150405")))
+	}
+	// Before anything is sent: a sweep whose results cannot be written is
+	// lost time.
+	if err := bench.CheckDir(dir); err != nil {
+		return err
+	}
+	o.Dir = dir
 	if o.MetricsURL != "" {
 		if _, err := bench.Scrape(ctx, nil, o.MetricsURL); err != nil {
 			fmt.Printf("bench: server metrics unavailable: %v; the report has the client's figures only\n", err)
 			o.MetricsURL = ""
 		}
-	}
-	dir := str(f.Out)
-	if dir == "" {
-		dir = filepath.Join("results", fmt.Sprintf("bench-%s-%s", backend, time.Now().Format("20060102-150405")))
 	}
 	var loads []string
 	for _, l := range o.Steps {
@@ -176,8 +187,7 @@ func Bench(ctx context.Context, backend string, f BenchFlags) error {
 		return errors.Join(runErr, err)
 	}
 	fmt.Printf("results written to %s\n", jsonPath)
-	name := filepath.Base(dir)
-	if err := bench.RenderFile(htmlPath, []bench.Named{{Name: name, Path: jsonPath, Result: res}}); err != nil {
+	if err := bench.RenderFile(htmlPath, []bench.Named{{Name: filepath.Base(dir), Path: jsonPath, Result: res}}); err != nil {
 		return errors.Join(runErr, err)
 	}
 	fmt.Printf("report written to %s\n", htmlPath)

@@ -96,8 +96,13 @@ func str(p *string) string {
 
 // Load runs the load generator against a backend until Ctrl+C or the
 // bounded end, prints the live status and the summary, and writes the
-// results file. A bounded run that breaks an SLO fails.
+// results file. A bounded run that breaks an SLO fails, and so does one
+// that Ctrl+C or SIGTERM cut short (after writing its results).
 func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
+	return interruptible(ctx, f.bounded(), func(ctx context.Context) error { return runLoad(ctx, backend, concurrency, f) })
+}
+
+func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
 	cfg, err := settings()
 	if err != nil {
 		return err

@@ -9,9 +9,14 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
 )
 
-// Sim runs the simulator in the foreground until ctx ends (Ctrl+C). Every
-// engine setting can be given as a SIM_* environment variable.
+// Sim runs the simulator in the foreground until ctx ends (Ctrl+C or
+// SIGTERM: exit 0). Every engine setting can be given as a SIM_*
+// environment variable.
 func Sim(ctx context.Context, personality, addr *string) error {
+	return interruptible(ctx, false, func(ctx context.Context) error { return runSim(ctx, personality, addr) })
+}
+
+func runSim(ctx context.Context, personality, addr *string) error {
 	p := sim.PersonalityVLLM
 	if personality != nil {
 		p = *personality

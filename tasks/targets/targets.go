@@ -28,8 +28,13 @@ func Duration(d *time.Duration, def time.Duration) time.Duration {
 }
 
 // Up starts a profile: validate .env, prepare what the profile needs
-// (checks, images, model repositories), start, wait, print URLs.
+// (checks, images, model repositories), start, wait, print URLs. Ctrl+C
+// or SIGTERM stops the wait and fails.
 func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
+	return interruptible(ctx, true, func(ctx context.Context) error { return up(ctx, profile, timeout, nocheck) })
+}
+
+func up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
 	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
 	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
 		if profile == "triton-trt" {

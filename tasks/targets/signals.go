@@ -1,0 +1,104 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// cleanupWindow is how long a target has to finish after SIGINT or SIGTERM:
+// Mage's generated main waits 5 s after SIGINT, then exits; SIGTERM gets
+// the same bound here.
+const cleanupWindow = 5 * time.Second
+
+// InterruptedError ends a bounded run (-duration, -requests, a bench's
+// steps, a build) that a signal cut short, after what was measured has
+// been written. Its exit status is the shell's for the signal: 130 for
+// SIGINT, 143 for SIGTERM.
+type InterruptedError struct{ Signal os.Signal }
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted by %s before the run's end; what was measured is written, but the run is incomplete", sigName(e.Signal))
+}
+
+// ExitStatus is read by Mage's generated main.
+func (e *InterruptedError) ExitStatus() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+func sigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case os.Interrupt:
+		return "SIGINT (Ctrl+C)"
+	}
+	return s.String()
+}
+
+// interruptible runs a target so that SIGTERM (timeout, CI runners,
+// systemd, Kubernetes) does what SIGINT does under Mage: the target's
+// context is canceled, it writes its results, and it has cleanupWindow to
+// return. When bounded, a target that returns nil after a signal returns
+// an *InterruptedError instead (a run cut short is not a success); an
+// unbounded one (until Ctrl+C) exits 0. A second signal, or the window
+// running out, ends the target with an error at once, as Mage does.
+func interruptible(ctx context.Context, bounded bool, fn func(context.Context) error) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	return runInterruptible(ctx, sigs, cleanupWindow, os.Stderr, bounded, fn)
+}
+
+func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Duration, log io.Writer, bounded bool, fn func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		done <- fn(ctx)
+	}()
+	var sig os.Signal
+	select {
+	case err := <-done:
+		return err
+	case sig = <-sigs:
+	}
+	interrupted := &InterruptedError{Signal: sig}
+	cancel(interrupted)
+	if sig != os.Interrupt {
+		// Mage says this itself for SIGINT.
+		fmt.Fprintf(log, "%s: cancelling mage targets, waiting up to %s for cleanup...\n", sigName(sig), window)
+	}
+	t := time.NewTimer(window)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err == nil && bounded {
+			return interrupted
+		}
+		return err
+	case <-t.C:
+		return fmt.Errorf("%s: cleanup timeout exceeded (%s); results may be incomplete", sigName(sig), window)
+	case s := <-sigs:
+		return fmt.Errorf("%s again: exit forced", sigName(s))
+	}
+}
+
+// bounded: a load run given -duration or -requests, which a signal cuts
+// short; until Ctrl+C (neither) is the normal way to stop.
+func (f LoadFlags) bounded() bool {
+	return (f.Duration != nil && *f.Duration > 0) || (f.Requests != nil && *f.Requests > 0)
+}

@@ -1,0 +1,126 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitThenReturn is a target that writes its results once its context
+// ends, then returns err.
+func waitThenReturn(err error, sawCause *error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		<-ctx.Done()
+		*sawCause = context.Cause(ctx)
+		return err
+	}
+}
+
+func TestInterruptibleSignals(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		sig     os.Signal
+		bounded bool
+		ret     error
+		status  int    // want an *InterruptedError with this exit status; 0: want ret
+		log     string // on stderr
+	}{
+		{"SIGTERM bounded", syscall.SIGTERM, true, nil, 143, "SIGTERM: cancelling mage targets, waiting up to 1m0s for cleanup"},
+		{"SIGINT bounded", os.Interrupt, true, nil, 130, ""},
+		{"SIGTERM unbounded", syscall.SIGTERM, false, nil, 0, "SIGTERM: cancelling"},
+		{"SIGINT unbounded", os.Interrupt, false, nil, 0, ""},
+		{"SIGTERM, the target's own error", syscall.SIGTERM, true, errors.New("SLO broken"), 0, "SIGTERM"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sigs := make(chan os.Signal, 2)
+			sigs <- c.sig
+			var log bytes.Buffer
+			var cause error
+			err := runInterruptible(context.Background(), sigs, time.Minute, &log, c.bounded, waitThenReturn(c.ret, &cause))
+			var ie *InterruptedError
+			if !errors.As(cause, &ie) || ie.Signal != c.sig {
+				t.Errorf("the target's context ended with cause %v, want the signal %v", cause, c.sig)
+			}
+			switch {
+			case c.status != 0:
+				if !errors.As(err, &ie) || ie.ExitStatus() != c.status {
+					t.Fatalf("err %v, want an interruption with exit status %d", err, c.status)
+				}
+				if !strings.Contains(err.Error(), "what was measured is written, but the run is incomplete") {
+					t.Errorf("message %q", err)
+				}
+			case err != c.ret:
+				t.Errorf("err %v, want the target's %v", err, c.ret)
+			}
+			if c.log == "" && log.Len() > 0 {
+				t.Errorf("logged %q; Mage itself says it for SIGINT", log.String())
+			}
+			if !strings.Contains(log.String(), c.log) {
+				t.Errorf("logged %q, want %q", log.String(), c.log)
+			}
+		})
+	}
+}
+
+func TestInterruptibleNoSignal(t *testing.T) {
+	want := errors.New("boom")
+	err := runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, true, func(ctx context.Context) error {
+		if ctx.Err() != nil {
+			t.Error("context ended without a signal")
+		}
+		return want
+	})
+	if err != want {
+		t.Fatalf("err %v, want the target's", err)
+	}
+	err = runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, true, func(ctx context.Context) error {
+		panic("bad")
+	})
+	if err == nil || !strings.Contains(err.Error(), "panic: bad") {
+		t.Fatalf("a panic: err %v", err)
+	}
+}
+
+// A target that does not return within the cleanup window, or a second
+// signal, ends the wait as Mage does after SIGINT.
+func TestInterruptibleGivesUp(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	hang := func(ctx context.Context) error { <-stuck; return nil }
+
+	sigs := make(chan os.Signal, 2)
+	sigs <- syscall.SIGTERM
+	err := runInterruptible(context.Background(), sigs, time.Millisecond, &bytes.Buffer{}, true, hang)
+	if err == nil || !strings.Contains(err.Error(), "SIGTERM: cleanup timeout exceeded") {
+		t.Fatalf("err %v, want the cleanup timeout", err)
+	}
+
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	err = runInterruptible(context.Background(), sigs, time.Hour, &bytes.Buffer{}, true, hang)
+	if err == nil || !strings.Contains(err.Error(), "SIGTERM again: exit forced") {
+		t.Fatalf("err %v, want exit forced", err)
+	}
+}
+
+func TestLoadFlagsBounded(t *testing.T) {
+	d, zero, n := 5*time.Second, time.Duration(0), 10
+	for _, c := range []struct {
+		f    LoadFlags
+		want bool
+	}{
+		{LoadFlags{}, false},
+		{LoadFlags{Duration: &zero}, false},
+		{LoadFlags{Duration: &d}, true},
+		{LoadFlags{Requests: &n}, true},
+	} {
+		if got := c.f.bounded(); got != c.want {
+			t.Errorf("%+v: bounded %v, want %v", c.f, got, c.want)
+		}
+	}
+}
