@@ -54,5 +54,5 @@ func CompileTRT(ctx context.Context, f TRTFlags) error {
 			return check.Failed(res)
 		}
 	}
-	return trt.Build(ctx, o)
+	return interruptible(ctx, true, func(ctx context.Context) error { return trt.Build(ctx, o) })
 }
