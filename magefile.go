@@ -12,6 +12,8 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/targets"
+	// mage:import check
+	_ "github.com/llm-observability-pack/llm-observability-pack/tasks/targets/checkns" // check:gpu, check:all, check:config
 )
 
 // Demo runs the main job with no GPU and no Docker: the simulator in-process, load against it, TTFT/ITL against the SLOs.
@@ -31,33 +33,12 @@ func (Env) Init() error {
 	return targets.EnvInit()
 }
 
-// Check holds the checks of the GPU host and its configuration.
-type Check mg.Namespace
-
-// GPU checks nvidia-smi, each GPU's compute capability, the driver and memory for the model; -json for machines.
-func (Check) GPU(ctx context.Context,
+// Check runs every check: the GPU, the driver each image needs, the Docker engine, Compose and the NVIDIA container runtime (check:gpu runs the GPU part).
+func Check(ctx context.Context,
 	json *bool, // print one JSON object instead of the PASS/WARN/FAIL lines
-	mindriver *int, // the lowest NVIDIA driver accepted (default 580, for the CUDA 13 images)
-) error {
-	return targets.CheckGPU(ctx, json, mindriver)
-}
-
-// All runs every check: the GPU, the Docker engine, Compose and the NVIDIA container runtime (also: mage check).
-func (Check) All(ctx context.Context,
-	json *bool, // print one JSON object instead of the PASS/WARN/FAIL lines
-	mindriver *int, // the lowest NVIDIA driver accepted (default 580, for the CUDA 13 images)
+	mindriver *int, // accept this NVIDIA driver major version and newer for every backend (default: the floor of each image in deploy/.env)
 ) error {
 	return targets.CheckAll(ctx, json, mindriver)
-}
-
-// Config validates the compose file, Prometheus config and rules, and every dashboard query against real metric names.
-func (Check) Config(ctx context.Context) error {
-	return targets.CheckConfig(ctx)
-}
-
-// Aliases: `mage check` runs every check.
-var Aliases = map[string]interface{}{
-	"check": Check.All,
 }
 
 // Up holds the targets that start one backend profile of the stack.
