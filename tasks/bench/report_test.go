@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 )
 
 func fixtureRuns(t testing.TB, files ...string) []Named {
@@ -231,16 +233,7 @@ func TestReportInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the browser")
 	}
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Skip("chromium is not installed (Debian: apt-get install chromium); .ci/run installs it")
-	}
+	bin := needs.Tool(t, "chromium", "chromium-browser", "google-chrome")
 	for name, files := range map[string][]string{
 		"single":  {"sweep-vllm.json"},
 		"compare": {"sweep-vllm.json", "sweep-trt.json"},

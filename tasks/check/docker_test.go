@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/system"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 )
 
 type fakeDocker struct {
@@ -124,13 +126,11 @@ func TestHostWithFakes(t *testing.T) {
 func TestRealEngine(t *testing.T) {
 	if os.Getenv("DOCKER_HOST") == "" {
 		if _, err := os.Stat("/var/run/docker.sock"); err != nil {
-			t.Skip("no Docker engine here (no DOCKER_HOST, no /var/run/docker.sock)")
+			needs.Skip(t, "no Docker engine here (no DOCKER_HOST, no /var/run/docker.sock)", "docker.io")
 		}
 	}
 	info, err := Engine{}.Info(context.Background())
-	if err != nil {
-		t.Fatalf("engine: %v", err)
-	}
+	needs.Engine(t, err)
 	if info.ServerVersion == "" || len(info.Runtimes) == 0 {
 		t.Fatalf("engine info without version or runtimes: %+v", info)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 )
 
 const repoRoot = "../.."
@@ -92,7 +94,7 @@ func TestRunOnTheRepository(t *testing.T) {
 // deploy/prometheus/tests) through Run's Prometheus checks.
 func TestPromtool(t *testing.T) {
 	if FindPromtool("") == "" {
-		t.Skip("promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus) to run check config, check rules and test rules")
+		needs.Skip(t, "promtool not found on PATH: it runs check config, check rules and test rules", "prometheus")
 	}
 	var out bytes.Buffer
 	r := &reporter{w: &out}
@@ -114,7 +116,7 @@ func TestPromtoolTestFailureIsReported(t *testing.T) {
 		t.Skip("runs promtool test rules: skipped in -short mode")
 	}
 	if FindPromtool("") == "" {
-		t.Skip("promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus)")
+		needs.Skip(t, "promtool not found on PATH", "prometheus")
 	}
 	root := t.TempDir()
 	copyTree(t, root)

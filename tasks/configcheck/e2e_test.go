@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
 )
 
@@ -51,10 +52,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test with a real Prometheus: skipped in -short mode")
 	}
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus binary not found (apt-get install prometheus): skipping the end-to-end test")
-	}
+	promBin := needs.Tool(t, "prometheus")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 
