@@ -10,33 +10,105 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
 // Test images for the real-engine scripts. No registry is reachable, so
-// each is built here: busybox-static for a shell and wget, the host's
-// Prometheus with its shared libraries, a busybox httpd standing in for
-// Grafana's health endpoint, two broken simulators, and the stand-in of the
-// TensorRT-LLM image (a fast one and one whose trtllm-build takes a
-// minute). Each tag is a hash of what goes in, so a changed input builds a
-// new image instead of reusing a stale one. The script command `testimages`
+// each is built here, FROM scratch, from what the test can build itself:
+// scripts/imagebin (static Go: the wget of the health checks, a file server
+// standing in for Grafana's health endpoint, two broken simulators) and the
+// stand-in of the TensorRT-LLM image (a fast one and one whose trtllm-build
+// takes a minute). Only the Prometheus image needs a host tool: the host's
+// prometheus binary with its shared libraries (Debian: prometheus). Each
+// image is built on first use, on its own, so a missing prometheus skips
+// only the scripts that need that image. Each tag is a hash of what goes
+// in, so a changed input builds a new image instead of reusing a stale one.
+//
+// Scripts name the images they need: [image:NAME] is true when NAME can be
+// built here (false, or an error in strict mode, when a host tool it needs
+// is missing; an error when the build fails), and `testimages NAME...`
 // exports the tags as these variables.
 const (
 	PrometheusImageVar   = "PROMETHEUS_TEST_IMAGE"
+	PromStandinImageVar  = "PROMETHEUS_STANDIN_IMAGE"
 	GrafanaImageVar      = "GRAFANA_TEST_IMAGE"
 	SimExitsImageVar     = "SIM_EXITS_IMAGE"
 	SimUnhealthyImageVar = "SIM_UNHEALTHY_IMAGE"
 	TRTStandinImageVar   = "TRT_STANDIN_IMAGE"
 	TRTSlowImageVar      = "TRT_SLOW_IMAGE"
-
-	busyboxPath        = "/bin/busybox"
-	busyboxInstallStep = `COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-`
 )
+
+// testImage is one image (or, for the TensorRT-LLM stand-ins, two built
+// together): what it needs from the host and how it is built.
+type testImage struct {
+	needs func() *needs.Missing // a host tool it needs; nil: none
+	build func(ctx context.Context, eng *engine.Engine, tags map[string]string) error
+
+	once    sync.Once
+	tags    map[string]string
+	missing *needs.Missing
+	err     error
+}
+
+var trtImages = &testImage{build: buildTRTStandin}
+
+// testImages by the name scripts use.
+var testImages = map[string]*testImage{
+	"prometheus":         {needs: hostPrometheusMissing, build: buildPrometheusImage},
+	"prometheus-standin": {build: buildPromStandinImage},
+	"grafana":            {build: buildGrafanaImage},
+	"sim-exits":          {build: simImage(SimExitsImageVar, "llmobs-test/sim-exits", "exit3")},
+	"sim-unhealthy":      {build: simImage(SimUnhealthyImageVar, "llmobs-test/sim-unhealthy", "never-ready")},
+	"trt-standin":        trtImages,
+	"trt-slow":           trtImages,
+}
+
+func imageNames() string {
+	var names []string
+	for n := range testImages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// ensureImage builds the image name once. It returns its tags, or what is
+// missing for it (the engine or a host tool), or the error of its build.
+func ensureImage(name string) (map[string]string, *needs.Missing, error) {
+	img, ok := testImages[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("no test image %q (there are: %s)", name, imageNames())
+	}
+	if m := engineMissing(); m != nil {
+		return nil, m, nil
+	}
+	img.once.Do(func() {
+		if img.needs != nil {
+			if img.missing = img.needs(); img.missing != nil {
+				return
+			}
+		}
+		eng, err := engine.Connect(context.Background())
+		if err != nil {
+			img.err = err
+			return
+		}
+		defer eng.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), imageBuildTimeout)
+		defer cancel()
+		img.tags = map[string]string{}
+		if err := img.build(ctx, eng, img.tags); err != nil {
+			img.err = fmt.Errorf("building the test image %s: %w", name, err)
+		}
+	})
+	return img.tags, img.missing, img.err
+}
 
 func readFile(path string) (engine.BuildFile, error) {
 	data, err := os.ReadFile(path)
@@ -57,11 +129,61 @@ func contentTag(repo, dockerfile string, files []engine.BuildFile) string {
 	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// sharedLibs lists the shared libraries of a binary, from ldd.
+// buildTagged builds dockerfile with files as repo:<hash> unless that
+// exists, and records the tag under v.
+func buildTagged(ctx context.Context, eng *engine.Engine, tags map[string]string, v, repo, dockerfile string, files ...engine.BuildFile) error {
+	tag := contentTag(repo, dockerfile, files)
+	tags[v] = tag
+	if ok, err := eng.ImageExists(ctx, tag); err != nil || ok {
+		return err
+	}
+	return eng.BuildImage(ctx, tag, dockerfile, files, nil)
+}
+
+var (
+	imagebinOnce sync.Once
+	imagebinData []byte
+	imagebinErr  error
+)
+
+// imagebin compiles scripts/imagebin static, once.
+func imagebin() ([]byte, error) {
+	imagebinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lop-imagebin-")
+		if err != nil {
+			imagebinErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "imagebin")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./scripts/imagebin")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			imagebinErr = fmt.Errorf("building scripts/imagebin: %v\n%s", err, out)
+			return
+		}
+		imagebinData, imagebinErr = os.ReadFile(bin)
+	})
+	return imagebinData, imagebinErr
+}
+
+// imagebinAs is scripts/imagebin as a build file named name (the name it
+// will be invoked under in the image).
+func imagebinAs(name string) (engine.BuildFile, error) {
+	data, err := imagebin()
+	return engine.BuildFile{Name: name, Mode: 0o755, Data: data}, err
+}
+
+// sharedLibs lists the shared libraries of a binary, from ldd; none for a
+// static binary.
 func sharedLibs(bin string) ([]string, error) {
-	out, err := exec.Command("ldd", bin).Output()
+	out, err := exec.Command("ldd", bin).CombinedOutput()
+	if bytes.Contains(out, []byte("not a dynamic executable")) || bytes.Contains(out, []byte("statically linked")) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", bin, err)
+		return nil, fmt.Errorf("ldd %s: %v: %s", bin, err, out)
 	}
 	var libs []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -75,77 +197,105 @@ func sharedLibs(bin string) ([]string, error) {
 	return libs, nil
 }
 
-// BuildTestImages builds every test image that is missing and returns
-// their tags by variable name.
-func BuildTestImages(ctx context.Context, eng *engine.Engine) (map[string]string, error) {
-	tags := map[string]string{}
-	bb, err := readFile(busyboxPath)
-	if err != nil {
-		return nil, fmt.Errorf("%w (apt-get install busybox-static)", err)
+func hostPrometheusMissing() *needs.Missing {
+	if _, m := needs.Look("prometheus"); m != nil {
+		m.What += ": the Prometheus test image copies the host's binary"
+		return m
 	}
-	build := func(v, repo, dockerfile string, files ...engine.BuildFile) error {
-		files = append([]engine.BuildFile{bb}, files...)
-		tag := contentTag(repo, dockerfile, files)
-		tags[v] = tag
-		if ok, err := eng.ImageExists(ctx, tag); err != nil || ok {
-			return err
-		}
-		return eng.BuildImage(ctx, tag, dockerfile, files, nil)
-	}
+	return nil
+}
 
+// buildPrometheusImage: the host's prometheus with its shared libraries and
+// the Go wget of the health check. No shell and no RUN step: Docker creates
+// the mount points, Prometheus its tsdb directory.
+func buildPrometheusImage(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
-		return nil, fmt.Errorf("prometheus not found (apt-get install prometheus): %w", err)
+		return err
 	}
 	prom, err := readFile(promBin)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	libs, err := sharedLibs(promBin)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	df := "FROM scratch\n" + busyboxInstallStep + "COPY prometheus /bin/prometheus\n"
-	files := []engine.BuildFile{prom}
+	wget, err := imagebinAs("wget")
+	if err != nil {
+		return err
+	}
+	df := "FROM scratch\nENV PATH=/bin\nCOPY wget /bin/wget\nCOPY prometheus /bin/prometheus\n"
+	files := []engine.BuildFile{wget, prom}
 	for i, l := range libs {
 		f, err := readFile(l)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f.Name = fmt.Sprintf("lib%d", i)
 		files = append(files, f)
 		df += fmt.Sprintf("COPY %s %s\n", f.Name, l)
 	}
-	df += `RUN ["/bin/mkdir", "-p", "/prometheus", "/etc/prometheus"]
-ENTRYPOINT ["/bin/prometheus"]
-`
-	if err := build(PrometheusImageVar, "llmobs-test/prometheus", df, files...); err != nil {
-		return nil, err
-	}
+	df += `ENTRYPOINT ["/bin/prometheus"]` + "\n"
+	return buildTagged(ctx, eng, tags, PrometheusImageVar, "llmobs-test/prometheus", df, files...)
+}
 
-	if err := build(GrafanaImageVar, "llmobs-test/grafana", "FROM scratch\n"+busyboxInstallStep+
-		"COPY health /www/api/health\n"+
-		`ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]`+"\n",
-		engine.BuildFile{Name: "health", Mode: 0o644, Data: []byte(`{"database":"ok","version":"stand-in"}`)}); err != nil {
-		return nil, err
+// buildGrafanaImage: a file server with Grafana's /api/health on port 3000,
+// and the Go wget of the health check.
+func buildGrafanaImage(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
+	wget, err := imagebinAs("wget")
+	if err != nil {
+		return err
 	}
+	serve, err := imagebinAs("serve")
+	if err != nil {
+		return err
+	}
+	health := engine.BuildFile{Name: "health", Mode: 0o644, Data: []byte(`{"database":"ok","version":"stand-in"}`)}
+	df := "FROM scratch\nENV PATH=/bin\nCOPY wget /bin/wget\nCOPY serve /bin/serve\nCOPY health /www/api/health\n" +
+		`ENTRYPOINT ["/bin/serve", "0.0.0.0:3000", "/www"]` + "\n"
+	return buildTagged(ctx, eng, tags, GrafanaImageVar, "llmobs-test/grafana", df, wget, serve, health)
+}
 
-	if err := build(SimExitsImageVar, "llmobs-test/sim-exits", "FROM scratch\n"+busyboxInstallStep+
-		`ENTRYPOINT ["/bin/sh", "-c", "echo loading model qwen; echo 'RuntimeError: CUDA error: no kernel image is available for execution on the device' >&2; exit 3", "sim"]`+"\n"); err != nil {
-		return nil, err
+// buildPromStandinImage: a file server on 9090 that answers what up and
+// status ask Prometheus (/-/ready, /api/v1/targets with no targets), for
+// scripts in which Prometheus itself is not under test.
+func buildPromStandinImage(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
+	wget, err := imagebinAs("wget")
+	if err != nil {
+		return err
 	}
+	serve, err := imagebinAs("serve")
+	if err != nil {
+		return err
+	}
+	ready := engine.BuildFile{Name: "ready", Mode: 0o644, Data: []byte("Prometheus Server is Ready.\n")}
+	targets := engine.BuildFile{Name: "targets", Mode: 0o644, Data: []byte(`{"status":"success","data":{"activeTargets":[],"droppedTargets":[]}}`)}
+	df := "FROM scratch\nENV PATH=/bin\nCOPY wget /bin/wget\nCOPY serve /bin/serve\n" +
+		"COPY ready /www/-/ready\nCOPY targets /www/api/v1/targets\n" +
+		`ENTRYPOINT ["/bin/serve", "0.0.0.0:9090", "/www"]` + "\n"
+	return buildTagged(ctx, eng, tags, PromStandinImageVar, "llmobs-test/prometheus-standin", df, wget, serve, ready, targets)
+}
 
-	script := "#!/bin/sh\ncase \"$*\" in *-healthcheck*) echo 'not ready: model still loading'; exit 1;; esac\necho 'simulator starting; it never becomes ready'\nexec sleep 3600\n"
-	if err := build(SimUnhealthyImageVar, "llmobs-test/sim-unhealthy", "FROM scratch\n"+busyboxInstallStep+"COPY sim /sim\nENTRYPOINT [\"/sim\"]\n",
-		engine.BuildFile{Name: "sim", Mode: 0o755, Data: []byte(script)}); err != nil {
-		return nil, err
+// simImage: a broken simulator at /sim (where compose's health check calls
+// it), behaving as IMAGEBIN_SIM=mode says (see scripts/imagebin).
+func simImage(v, repo, mode string) func(context.Context, *engine.Engine, map[string]string) error {
+	return func(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
+		sim, err := imagebinAs("sim")
+		if err != nil {
+			return err
+		}
+		df := "FROM scratch\nENV PATH=/bin IMAGEBIN_SIM=" + mode + "\nCOPY sim /sim\n" + `ENTRYPOINT ["/sim"]` + "\n"
+		return buildTagged(ctx, eng, tags, v, repo, df, sim)
 	}
-	return tags, buildTRTStandin(ctx, eng, tags)
 }
 
 // buildTRTStandin builds the stand-ins of the TensorRT-LLM Triton image:
 // scripts/trtstandin FROM scratch under the names of the real image's tools,
-// and the same with a trtllm-build that takes a minute (a build to interrupt).
+// laid out as the real image (/root 0700, examples and templates under
+// /app), and the same with a trtllm-build that takes a minute (a build to
+// interrupt) and marks each step started in the builder's Hugging Face
+// cache (LOP_TRT_CACHE/hf/STEP.started on the host).
 func buildTRTStandin(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
 	dir, err := os.MkdirTemp("", "lop-trt-standin-")
 	if err != nil {
@@ -165,9 +315,10 @@ func buildTRTStandin(ctx context.Context, eng *engine.Engine, tags map[string]st
 		env     map[string]string
 	}{
 		{TRTStandinImageVar, "llmobs-test/trtllm-standin", nil},
-		{TRTSlowImageVar, "llmobs-test/trtllm-standin-slow", map[string]string{"TRTLLM_STANDIN_DELAY_BUILD": "60s"}},
+		{TRTSlowImageVar, "llmobs-test/trtllm-standin-slow", map[string]string{
+			"TRTLLM_STANDIN_DELAY_BUILD": "60s", "TRTLLM_STANDIN_STARTED_DIR": trttest.StartedDir}},
 	} {
-		tag := contentTag(img.repo, fmt.Sprint(img.env), []engine.BuildFile{{Name: "trtstandin", Data: data}})
+		tag := contentTag(img.repo, trttest.Dockerfile(img.env), []engine.BuildFile{{Name: "trtstandin", Data: data}})
 		tags[img.v] = tag
 		if err := trttest.BuildImage(ctx, eng, tag, bin, img.env); err != nil {
 			return err

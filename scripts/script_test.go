@@ -5,8 +5,21 @@
 // script's $WORK is a copy of the project's deploy/, serving/ and
 // dashboards/. Fakes of docker, docker-compose and nvidia-smi are this test
 // binary under those names: they record their arguments when
-// FAKE_DOCKER_LOG is set and otherwise run the real program. Scripts
-// marked [docker] use the real engine and skip, saying why, without one.
+// FAKE_DOCKER_LOG is set and otherwise run the real program.
+//
+// Scripts that need something of the host say so with conditions, and skip
+// where it is missing, naming the Debian package:
+//
+//	[engine]        a Docker engine answers (docker.io)
+//	[compose]       docker compose (v2) or docker-compose answers (docker-compose)
+//	[tool:NAME]     NAME is on the host's PATH, not a fake (needs.Packages names the package)
+//	[image:NAME]    the test image NAME is built (see images_test.go); false
+//	                when the engine or a host tool it needs is missing
+//	[portfree:PORT] nothing listens on 127.0.0.1:PORT (a deliberate skip)
+//
+// In strict mode (CI=true or LOP_STRICT=1, see tasks/needs) the first four
+// fail the script where something is missing, instead of letting it skip.
+// A test image whose build fails fails the script in either mode.
 package scripts
 
 import (
@@ -29,6 +42,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/scripts/fakes"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu/gpufake"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
@@ -76,27 +90,103 @@ func buildMage(t *testing.T) string {
 	return binDir
 }
 
+// hostPATH is PATH before testscript.Main puts the fakes first: where the
+// host's own programs are looked up.
+var hostPATH = os.Getenv("PATH")
+
+const imageBuildTimeout = 5 * time.Minute
+
 var (
 	engineOnce sync.Once
-	engineErr  error             // no engine answers: real-engine scripts skip
-	imagesErr  error             // the engine answers but the test images failed: they fail
-	imageTags  map[string]string // variable name -> image tag
+	engineErr  error // no engine answers: real-engine scripts skip (fail in strict mode)
 )
 
-// realEngine connects to the Docker engine and builds the test images on
-// first use.
+// realEngine finds out, once, whether a Docker engine answers.
 func realEngine() {
 	engineOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		eng, err := engine.Connect(ctx)
 		if err != nil {
 			engineErr = err
 			return
 		}
-		defer eng.Close()
-		imageTags, imagesErr = BuildTestImages(ctx, eng)
+		eng.Close()
 	})
+}
+
+func engineMissing() *needs.Missing {
+	realEngine()
+	if engineErr != nil {
+		return &needs.Missing{What: "no usable Docker engine: " + engineErr.Error(), Package: "docker.io"}
+	}
+	return nil
+}
+
+// lookHost finds a program on the host's PATH (never a fake of this test).
+func lookHost(name string) (string, *needs.Missing) {
+	for _, dir := range filepath.SplitList(hostPATH) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	pkg := needs.Packages[name]
+	if pkg == "" {
+		pkg = name
+	}
+	return "", &needs.Missing{What: name + " not found on PATH", Package: pkg}
+}
+
+var (
+	composeOnce sync.Once
+	composeMiss *needs.Missing
+)
+
+// composeMissing: neither `docker compose` (v2) nor docker-compose answers.
+func composeMissing() *needs.Missing {
+	composeOnce.Do(func() {
+		if p, m := lookHost("docker"); m == nil {
+			if exec.Command(p, "compose", "version").Run() == nil {
+				return
+			}
+		}
+		if p, m := lookHost("docker-compose"); m == nil {
+			if exec.Command(p, "version").Run() == nil {
+				return
+			}
+		}
+		composeMiss = &needs.Missing{What: "neither docker compose (v2) nor docker-compose answers", Package: "docker-compose"}
+	})
+	return composeMiss
+}
+
+// missingFor evaluates a condition on the host: what is missing for it
+// (nil: it holds), or an error for a condition it does not know or a test
+// image that failed to build.
+func missingFor(cond string) (*needs.Missing, error) {
+	kind, arg, _ := strings.Cut(cond, ":")
+	switch kind {
+	case "engine":
+		return engineMissing(), nil
+	case "compose":
+		return composeMissing(), nil
+	case "tool":
+		if _, ok := needs.Packages[arg]; !ok {
+			return nil, fmt.Errorf("[tool:%s]: no Debian package known for %q: add it to needs.Packages", arg, arg)
+		}
+		_, m := lookHost(arg)
+		return m, nil
+	case "image":
+		_, m, err := ensureImage(arg)
+		return m, err
+	case "docker":
+		return nil, fmt.Errorf("[docker] is gone: use [engine] (a Docker engine answers), [compose], [tool:docker] (the CLI) or [image:NAME]")
+	}
+	return nil, fmt.Errorf("unknown condition %q", cond)
 }
 
 func TestScripts(t *testing.T) {
@@ -134,28 +224,20 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "docker":
-				// No engine: skip. An engine whose test images cannot be
-				// built: fail, so that CI does not pass by skipping.
-				realEngine()
-				if engineErr != nil {
-					return false, nil
-				}
-				if imagesErr != nil {
-					return false, fmt.Errorf("building the test images: %w", imagesErr)
-				}
-				return true, nil
-			}
 			if port, ok := strings.CutPrefix(cond, "portfree:"); ok {
-				// [portfree:9100]: nothing listens on 127.0.0.1:9100.
+				// [portfree:9100]: nothing listens on 127.0.0.1:9100. A
+				// port in use is no missing tool: a skip in strict mode too.
 				l, err := net.Listen("tcp", "127.0.0.1:"+port)
 				if l != nil {
 					l.Close()
 				}
 				return err == nil, nil
 			}
-			return false, fmt.Errorf("unknown condition %q", cond)
+			m, err := missingFor(cond)
+			if err != nil {
+				return false, err
+			}
+			return needs.Condition(m)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"fakeengine":  cmdFakeEngine,
@@ -222,27 +304,41 @@ func cmdFreePorts(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// whyskip: log why the real engine is not usable (before a skip).
+// whyskip COND...: log what is missing for each condition that does not
+// hold (before a skip).
 func cmdWhySkip(ts *testscript.TestScript, neg bool, args []string) {
-	realEngine()
-	if engineErr != nil {
-		ts.Logf("no usable Docker engine: %v", engineErr)
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: whyskip COND...")
+	}
+	for _, c := range args {
+		m, err := missingFor(c)
+		ts.Check(err)
+		if m != nil {
+			ts.Logf("[%s] does not hold: %v", c, m)
+		}
 	}
 }
 
-// testimages: export the tags of the test images (PROMETHEUS_TEST_IMAGE,
-// GRAFANA_TEST_IMAGE, SIM_EXITS_IMAGE, SIM_UNHEALTHY_IMAGE,
-// TRT_STANDIN_IMAGE, TRT_SLOW_IMAGE), building what is missing.
+// testimages NAME...: build the named test images where missing and
+// export their tags (prometheus: PROMETHEUS_TEST_IMAGE, prometheus-standin:
+// PROMETHEUS_STANDIN_IMAGE, grafana:
+// GRAFANA_TEST_IMAGE, sim-exits: SIM_EXITS_IMAGE, sim-unhealthy:
+// SIM_UNHEALTHY_IMAGE, trt-standin and trt-slow: TRT_STANDIN_IMAGE and
+// TRT_SLOW_IMAGE). Guard it with [!image:NAME] or [!engine] skips: here a
+// missing tool fails.
 func cmdTestImages(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: testimages")
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: testimages NAME... (%s)", imageNames())
 	}
-	realEngine()
-	if engineErr != nil || imagesErr != nil {
-		ts.Fatalf("no test images: engine: %v; images: %v", engineErr, imagesErr)
-	}
-	for k, v := range imageTags {
-		ts.Setenv(k, v)
+	for _, name := range args {
+		tags, m, err := ensureImage(name)
+		ts.Check(err)
+		if m != nil {
+			ts.Fatalf("testimages %s: %v (guard the script with [!image:%s] skip)", name, m, name)
+		}
+		for k, v := range tags {
+			ts.Setenv(k, v)
+		}
 	}
 }
 

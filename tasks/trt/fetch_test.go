@@ -14,14 +14,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
 func needGit(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("needs git: apt-get install git")
-	}
+	needs.Tool(t, "git")
 }
 
 func git(t *testing.T, dir string, args ...string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/modelrepo"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
@@ -59,7 +60,7 @@ func TestRealEngineBuild(t *testing.T) {
 	defer cancelAll()
 	eng, err := engine.Connect(ctx)
 	if err != nil {
-		t.Skipf("no usable Docker engine: %v", err)
+		needs.Engine(t, err)
 	}
 	defer eng.Close()
 	for _, k := range []string{EnvNoGPU, EnvGPUs, EnvRef, EnvSource, EnvCache} {
