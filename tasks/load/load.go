@@ -318,12 +318,12 @@ func discoverModel(ctx context.Context, c *http.Client, base, apiKey string) (st
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("load: discover model: %w (start the server or set Model)", err)
+		return "", fmt.Errorf("load: no server answers at %s (asked GET %s/v1/models for the model: %w); start one: `mage up:sim` runs the simulator with Prometheus and Grafana, `mage sim` the simulator alone, `mage up:vllm` vLLM; or point -url at a running server", base, base, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("load: discover model: GET %s/v1/models: %s (set Model)", base, resp.Status)
+		return "", fmt.Errorf("load: discover model: GET %s/v1/models: %s; the server is up but lists no model: name it with -model=NAME", base, resp.Status)
 	}
 	var m struct {
 		Data []struct {
@@ -331,7 +331,7 @@ func discoverModel(ctx context.Context, c *http.Client, base, apiKey string) (st
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil || len(m.Data) == 0 || m.Data[0].ID == "" {
-		return "", fmt.Errorf("load: discover model: GET %s/v1/models returned no model id (set Model)", base)
+		return "", fmt.Errorf("load: discover model: GET %s/v1/models returned no model id; the server is up but lists no model: name it with -model=NAME", base)
 	}
 	return m.Data[0].ID, nil
 }

@@ -481,8 +481,11 @@ func MetricsURLFor(apiURL, port string) (string, error) {
 
 // upHint says how to start the server that did not answer.
 func (r *runner) upHint() string {
-	if r.o.Backend == "" {
-		return " (is the server up?)"
+	switch r.o.Backend {
+	case "":
+		return " (is the server up? mage up:sim or mage sim starts the simulator)"
+	case "sim":
+		return " (is the server up? mage up:sim starts it with Prometheus and Grafana, mage sim the simulator alone; -url points elsewhere)"
 	}
 	return fmt.Sprintf(" (is the server up? mage up:%s starts it; -url points elsewhere)", r.o.Backend)
 }
