@@ -80,7 +80,7 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 	cancel(interrupted)
 	if sig != os.Interrupt {
 		// Mage says this itself for SIGINT.
-		fmt.Fprintf(log, "%s: cancelling mage targets, waiting up to %s for cleanup...\n", sigName(sig), window)
+		fmt.Fprintf(log, "%s: cancelling mage targets, waiting up to %g seconds for cleanup...\n", sigName(sig), window.Seconds())
 	}
 	t := time.NewTimer(window)
 	defer t.Stop()

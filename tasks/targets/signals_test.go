@@ -30,7 +30,7 @@ func TestInterruptibleSignals(t *testing.T) {
 		status  int    // want an *InterruptedError with this exit status; 0: want ret
 		log     string // on stderr
 	}{
-		{"SIGTERM bounded", syscall.SIGTERM, true, nil, 143, "SIGTERM: cancelling mage targets, waiting up to 1m0s for cleanup"},
+		{"SIGTERM bounded", syscall.SIGTERM, true, nil, 143, "SIGTERM: cancelling mage targets, waiting up to 60 seconds for cleanup"},
 		{"SIGINT bounded", os.Interrupt, true, nil, 130, ""},
 		{"SIGTERM unbounded", syscall.SIGTERM, false, nil, 0, "SIGTERM: cancelling"},
 		{"SIGINT unbounded", os.Interrupt, false, nil, 0, ""},
