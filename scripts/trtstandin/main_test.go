@@ -11,6 +11,13 @@ import (
 
 func call(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	if os.Getenv("TRTSTANDIN_TEST_HOME") == "" {
+		// The tools write caches under $HOME and $HF_HOME: keep them in the test's.
+		h := t.TempDir()
+		t.Setenv("TRTSTANDIN_TEST_HOME", h)
+		t.Setenv("HOME", h)
+		t.Setenv("HF_HOME", "")
+	}
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
 	return code, out.String(), errb.String()
@@ -115,4 +122,76 @@ func FuzzFirstPositional(f *testing.F) {
 			t.Fatalf("%q lost arguments: %q", args, rest)
 		}
 	})
+}
+
+// The image's layout, as the real one: /root only root's, /tmp for all,
+// the examples and templates under /app.
+func TestSetupImage(t *testing.T) {
+	root := t.TempDir()
+	var errb bytes.Buffer
+	if code := setupImage(root, &errb); code != 0 {
+		t.Fatalf("setup-image: %d %s", code, errb.String())
+	}
+	for dir, mode := range map[string]os.FileMode{"root": os.ModeDir | 0o700, "tmp": os.ModeDir | os.ModeSticky | 0o777} {
+		fi, err := os.Stat(filepath.Join(root, dir))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("/%s: %v %v, want %v", dir, fi.Mode(), err, mode)
+		}
+	}
+	for _, p := range []string{
+		"app/examples/models/core/qwen/convert_checkpoint.py",
+		"app/all_models/inflight_batcher_llm/preprocessing/1/model.py",
+		"app/all_models/inflight_batcher_llm/postprocessing/1/model.py",
+	} {
+		if b, err := os.ReadFile(filepath.Join(root, p)); err != nil || !strings.Contains(string(b), "(image /app/") {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/passwd")); string(b) != "root:x:0:0:root:/root:/bin/sh\n" {
+		t.Errorf("/etc/passwd %q", b)
+	}
+}
+
+// A tool whose HOME it cannot write fails as Python does, before any work.
+func TestUnwritableHome(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	t.Setenv("TRTSTANDIN_TEST_HOME", dir)
+	t.Setenv("HOME", file) // not a directory: MkdirAll fails even for root
+	t.Setenv("USER", "x")
+	ckpt := filepath.Join(dir, "ckpt")
+	os.MkdirAll(ckpt, 0o755)
+	os.WriteFile(filepath.Join(ckpt, "config.json"), []byte(`{"mapping":{"world_size":1}}`), 0o644)
+	code, out, errs := call(t, "trtllm-build", "--checkpoint_dir", ckpt, "--output_dir", filepath.Join(dir, "engine"))
+	if code != 1 || !strings.Contains(errs, "OSError: "+file+"/.cache/trtstandin") || strings.Contains(out, "building") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "engine")); !os.IsNotExist(err) {
+		t.Error("an engine was written")
+	}
+}
+
+func TestPyErr(t *testing.T) {
+	for err, want := range map[error]string{
+		os.ErrPermission: "PermissionError: [Errno 13] Permission denied: '/p'\n",
+		os.ErrNotExist:   "FileNotFoundError: [Errno 2] No such file or directory: '/p'\n",
+	} {
+		var b bytes.Buffer
+		if code := pyErr(&b, "/p", err); code != 1 || b.String() != want {
+			t.Errorf("%v: %d %q", err, code, b.String())
+		}
+	}
+}
+
+// Each step marks its start where a test can wait for it.
+func TestStartedMarker(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRTLLM_STANDIN_STARTED_DIR", dir)
+	if code, _, errs := call(t, "hf", "download", "a/b", "--local-dir", filepath.Join(dir, "m")); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "download.started")); err != nil {
+		t.Error(err)
+	}
 }

@@ -1,7 +1,8 @@
 // Package trttest builds what tests of mage compile:trt need on an engine
 // without a GPU or a registry: the stand-in builder image (scripts/trtstandin
-// copied FROM scratch under the names of the real image's tools) and a
-// local git repository that looks like a TensorRT-LLM release.
+// copied FROM scratch under the names of the real image's tools, laid out as
+// the real image) and a local git repository that looks like a TensorRT-LLM
+// release (for -examples).
 package trttest
 
 import (
@@ -18,6 +19,11 @@ import (
 
 // StandinImage is the default tag of the stand-in image.
 const StandinImage = "llmobs-test/trtllm-standin:v1"
+
+// StartedDir is where the stand-in marks each step started
+// (TRTLLM_STANDIN_STARTED_DIR): the builder's Hugging Face cache (trt.HFMount,
+// which this package cannot import), a host directory a test knows.
+const StartedDir = "/work/hf"
 
 // Tools are the names the stand-in answers to in the image.
 var Tools = []string{"hf", "huggingface-cli", "python3", "trtllm-build", "sleep", "true"}
@@ -37,6 +43,9 @@ func BuildStandin(root, dir string) (string, error) {
 
 // BuildImage builds the stand-in image tag from the binary at bin unless it
 // exists, with env (e.g. TRTLLM_STANDIN_DELAY_BUILD=60s) set in the image.
+// The stand-in lays the image out as the real one (trtstandin setup-image):
+// /root owned by root with mode 0700, TensorRT-LLM's examples under
+// /app/examples and the Triton model templates under /app/all_models.
 func BuildImage(ctx context.Context, eng *engine.Engine, tag, bin string, env map[string]string) error {
 	if ok, err := eng.ImageExists(ctx, tag); err != nil || ok {
 		return err
@@ -45,6 +54,11 @@ func BuildImage(ctx context.Context, eng *engine.Engine, tag, bin string, env ma
 	if err != nil {
 		return err
 	}
+	return eng.BuildImage(ctx, tag, Dockerfile(env), []engine.BuildFile{{Name: "trtstandin", Mode: 0o755, Data: data}}, nil)
+}
+
+// Dockerfile is the stand-in image's Dockerfile, with env set in it.
+func Dockerfile(env map[string]string) string {
 	var df strings.Builder
 	df.WriteString("FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\n")
 	keys := make([]string, 0, len(env))
@@ -55,14 +69,13 @@ func BuildImage(ctx context.Context, eng *engine.Engine, tag, bin string, env ma
 	for _, k := range keys {
 		fmt.Fprintf(&df, "ENV %s=%s\n", k, env[k])
 	}
-	var files []engine.BuildFile
+	df.WriteString("COPY trtstandin /usr/bin/trtstandin\n")
 	for _, t := range Tools {
-		files = append(files, engine.BuildFile{Name: t, Mode: 0o755, Data: data})
-		fmt.Fprintf(&df, "COPY %s /usr/bin/%s\n", t, t)
+		fmt.Fprintf(&df, "COPY trtstandin /usr/bin/%s\n", t)
 	}
-	df.WriteString("COPY tmp /tmp/.keep\nCMD [\"sleep\", \"infinity\"]\n")
-	files = append(files, engine.BuildFile{Name: "tmp", Mode: 0o644, Data: nil})
-	return eng.BuildImage(ctx, tag, df.String(), files, nil)
+	df.WriteString(`RUN ["/usr/bin/trtstandin", "setup-image"]` + "\n")
+	df.WriteString(`CMD ["sleep", "infinity"]` + "\n")
+	return df.String()
 }
 
 // GitRelease creates a git repository in dir that looks like a TensorRT-LLM
