@@ -171,8 +171,10 @@ func (Compile) Trt(ctx context.Context,
 	tp *int, // tensor parallel size (default 1)
 	force *bool, // rebuild even when an engine with the same settings exists
 	nocheck *bool, // skip the GPU checks
+	examples *string, // a TensorRT-LLM release instead of the image's own examples: https URL of a .tar.gz (with -checksum) or git::URL?ref=TAG
+	checksum *string, // sha256:HEX of the -examples archive
 ) error {
-	return targets.CompileTRT(ctx, targets.TRTFlags{Model: model, MaxBatch: maxbatch, MaxInput: maxinput, MaxOutput: maxoutput, DType: dtype, TP: tp, Force: force, NoCheck: nocheck})
+	return targets.CompileTRT(ctx, targets.TRTFlags{Model: model, MaxBatch: maxbatch, MaxInput: maxinput, MaxOutput: maxoutput, DType: dtype, TP: tp, Force: force, NoCheck: nocheck, Examples: examples, Checksum: checksum})
 }
 
 // Smoke holds the smoke tests: one PASS or FAIL line per step, non-zero exit on any failure.

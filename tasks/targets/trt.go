@@ -16,6 +16,7 @@ type TRTFlags struct {
 	DType                         *string
 	TP                            *int
 	Force, NoCheck                *bool
+	Examples, Checksum            *string
 }
 
 func intv(p *int) int {
@@ -36,6 +37,7 @@ func CompileTRT(ctx context.Context, f TRTFlags) error {
 		Root: ".", Config: cfg, Out: os.Stdout,
 		Model: str(f.Model), MaxBatchSize: intv(f.MaxBatch), MaxInputLen: intv(f.MaxInput),
 		MaxOutputLen: intv(f.MaxOutput), DType: str(f.DType), TPSize: intv(f.TP), Force: Flag(f.Force),
+		Examples: str(f.Examples), Checksum: str(f.Checksum),
 	}
 	if os.Getenv(trt.EnvNoGPU) == "" && !Flag(f.NoCheck) {
 		o.Preflight = func(ctx context.Context) error {

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/moby/moby/api/types/mount"
@@ -19,20 +22,32 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/modelrepo"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt/trttest"
 )
 
 const testToken = "hf_FAKE_TOKEN_value_42"
 
-// fakeDocker records what a build asks of the engine and plays the tools:
-// the steps write into the host directory mounted at /out, as the real
-// container would, so the flow runs without an engine.
+// fakeImage is what the fake builder image holds outside the mounts: the
+// examples and templates under /app, as a Triton TensorRT-LLM image.
+var fakeImage = map[string]string{
+	"/app/examples/models/core/qwen/convert_checkpoint.py":           "# qwen converter (fake image)\n",
+	"/app/all_models/inflight_batcher_llm/preprocessing/1/model.py":  "# preprocessing model.py (fake image)\n",
+	"/app/all_models/inflight_batcher_llm/postprocessing/1/model.py": "# postprocessing model.py (fake image)\n",
+}
+
+// fakeDocker records what a build asks of the engine and plays the image
+// and its tools: a path in a bind mount is the host's file, any other is
+// the image's; a tool writes only into writable mounts owned by the user it
+// runs as (as the kernel would have it), with a writable HOME, and reads
+// what the earlier steps left, so the flow runs without an engine.
 type fakeDocker struct {
 	mu        sync.Mutex
 	imageID   string
+	image     map[string]string // nil: fakeImage
 	pulled    []string
 	creates   []client.ContainerCreateOptions
 	execs     [][]string
-	execEnv   [][]string
+	specs     []engine.ExecSpec
 	removed   []string
 	running   map[string]bool
 	failStep  string // argv[0] of the step that exits 1
@@ -50,9 +65,6 @@ func (f *fakeDocker) PullImage(ctx context.Context, ref string, progress func(st
 	return nil
 }
 func (f *fakeDocker) Rootless(ctx context.Context) (bool, error) { return false, nil }
-func (f *fakeDocker) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
-	return nil
-}
 func (f *fakeDocker) ContainersWithLabels(ctx context.Context, labels ...string) ([]engine.LabeledContainer, error) {
 	return f.leftovers, nil
 }
@@ -75,13 +87,36 @@ func (f *fakeDocker) RemoveContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeDocker) outDir() string {
-	for _, m := range f.creates[len(f.creates)-1].HostConfig.Mounts {
-		if m.Type == mount.TypeBind && m.Target == OutMount {
-			return m.Source
+// host maps a container path to the host through the bind mounts.
+func (f *fakeDocker) host(p string) (host string, m *mount.Mount) {
+	mounts := f.creates[len(f.creates)-1].HostConfig.Mounts
+	for i := range mounts {
+		mt := &mounts[i]
+		if mt.Type == mount.TypeBind && (p == mt.Target || strings.HasPrefix(p, mt.Target+"/")) {
+			return filepath.Join(mt.Source, strings.TrimPrefix(p, mt.Target)), mt
 		}
 	}
-	panic("no /out mount")
+	return "", nil
+}
+
+// writable says why user cannot write under the container path p ("" if it can).
+func (f *fakeDocker) writable(p, user string) string {
+	h, m := f.host(p)
+	if m == nil || m.ReadOnly {
+		return "PermissionError: [Errno 13] Permission denied: '" + p + "' (not a writable mount)"
+	}
+	// The nearest existing directory must be the user's (root may write anywhere).
+	for d := h; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			continue
+		}
+		uid := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid)
+		if u, _, _ := strings.Cut(user, ":"); u != "0" && u != uid {
+			return fmt.Sprintf("PermissionError: [Errno 13] Permission denied: '%s' (owned by uid %s, not %s)", p, uid, u)
+		}
+		return ""
+	}
 }
 
 func arg(argv []string, flag string) string {
@@ -93,9 +128,18 @@ func arg(argv []string, flag string) string {
 	return ""
 }
 
+func envOf(spec engine.ExecSpec, key string) string {
+	for _, e := range spec.Env {
+		if k, v, _ := strings.Cut(e, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}
+
 func (f *fakeDocker) Exec(ctx context.Context, id string, spec engine.ExecSpec, stdout, stderr io.Writer) (int, error) {
 	f.execs = append(f.execs, spec.Argv)
-	f.execEnv = append(f.execEnv, spec.Env)
+	f.specs = append(f.specs, spec)
 	tool := spec.Argv[0]
 	if tool == "hf" && spec.Argv[1] == "version" {
 		if f.hasHF {
@@ -114,44 +158,72 @@ func (f *fakeDocker) Exec(ctx context.Context, id string, spec engine.ExecSpec, 
 		fmt.Fprintf(stderr, "[TensorRT-LLM][ERROR] out of memory while building\n")
 		return 1, nil
 	}
-	host := func(p string) string { return filepath.Join(f.outDir(), strings.TrimPrefix(p, OutMount)) }
-	switch tool {
-	case "python3":
-		d := host(arg(spec.Argv, "--output_dir"))
-		os.MkdirAll(d, 0o755)
-		os.WriteFile(filepath.Join(d, "config.json"), []byte(`{}`), 0o644)
-	case "trtllm-build":
-		d := host(arg(spec.Argv, "--output_dir"))
-		os.MkdirAll(d, 0o755)
-		cfg := fmt.Sprintf(`{"build_config":{"max_batch_size":%s}}`, arg(spec.Argv, "--max_batch_size"))
-		os.WriteFile(filepath.Join(d, "config.json"), []byte(cfg), 0o644)
-		os.WriteFile(filepath.Join(d, "rank0.engine"), []byte("engine"), 0o644)
+	fail := func(msg string) (int, error) { fmt.Fprintln(stderr, msg); return 1, nil }
+	// Every tool keeps caches under HOME.
+	if msg := f.writable(envOf(spec, "HOME"), spec.User); msg != "" {
+		return fail(msg)
 	}
-	return 0, nil
+	write := func(dir string, files map[string]string) (int, error) {
+		if msg := f.writable(dir, spec.User); msg != "" {
+			return fail(msg)
+		}
+		h, _ := f.host(dir)
+		os.MkdirAll(h, 0o755)
+		for name, content := range files {
+			os.WriteFile(filepath.Join(h, name), []byte(content), 0o644)
+		}
+		return 0, nil
+	}
+	read := func(p string) bool {
+		h, _ := f.host(p)
+		_, err := os.Stat(h)
+		return h != "" && err == nil
+	}
+	switch tool {
+	case "hf", "huggingface-cli":
+		dir := arg(spec.Argv, "--local-dir")
+		return write(dir, map[string]string{
+			"config.json": `{"model_type":"qwen2"}`, "tokenizer.json": `{"from":"` + dir + `/tokenizer.json"}`,
+			"tokenizer_config.json": `{"eos_token":"<eos>"}`, "model.safetensors": "weights",
+		})
+	case "python3":
+		if _, ok := f.image[spec.Argv[1]]; !ok && !read(spec.Argv[1]) {
+			return fail("python3: can't open file '" + spec.Argv[1] + "'")
+		}
+		if !read(arg(spec.Argv, "--model_dir") + "/config.json") {
+			return fail("OSError: no config.json in " + arg(spec.Argv, "--model_dir"))
+		}
+		return write(arg(spec.Argv, "--output_dir"), map[string]string{"config.json": `{}`})
+	case "trtllm-build":
+		if !read(arg(spec.Argv, "--checkpoint_dir") + "/config.json") {
+			return fail("no checkpoint in " + arg(spec.Argv, "--checkpoint_dir"))
+		}
+		cfg := fmt.Sprintf(`{"build_config":{"max_batch_size":%s}}`, arg(spec.Argv, "--max_batch_size"))
+		return write(arg(spec.Argv, "--output_dir"), map[string]string{"config.json": cfg, "rank0.engine": "engine"})
+	}
+	return 127, nil
 }
 
-func (f *fakeDocker) ReadFile(ctx context.Context, id, path string, limit int64) ([]byte, error) {
-	switch filepath.Base(path) {
-	case "tokenizer.json", "tokenizer_config.json", "config.json":
-		return []byte(`{"from":"` + path + `"}`), nil
+func (f *fakeDocker) ReadFile(ctx context.Context, id, p string, limit int64) ([]byte, error) {
+	if h, _ := f.host(p); h != "" {
+		b, err := os.ReadFile(h)
+		if os.IsNotExist(err) {
+			return nil, engine.ErrNotFound
+		}
+		return b, err
+	}
+	if c, ok := f.image[p]; ok {
+		return []byte(c), nil
 	}
 	return nil, engine.ErrNotFound
 }
 
-// testProject writes a project with a deploy/.env-like config and a cached
-// fake release.
+// testProject returns a project root, a deploy/.env-like config and a
+// cache root (the Hugging Face cache goes there).
 func testProject(t *testing.T) (root string, cfg *env.Config, cache string) {
 	t.Helper()
 	root = t.TempDir()
 	cache = t.TempDir()
-	entry := filepath.Join(cache, "trtllm-v1.2.1")
-	for _, p := range []string{
-		"examples/models/core/qwen/convert_checkpoint.py",
-		"triton_backend/all_models/inflight_batcher_llm/preprocessing/1/model.py",
-		"triton_backend/all_models/inflight_batcher_llm/postprocessing/1/model.py",
-	} {
-		writeFile(filepath.Join(entry, p), []byte("# "+p+"\n"))
-	}
 	cfg = env.NewConfig("deploy/.env", map[string]string{
 		"COMPOSE_PROJECT_NAME": "lopt", "MODEL_NAME": "Qwen/Qwen2.5-1.5B-Instruct", "MAX_NUM_SEQS": "16",
 		"MAX_MODEL_LEN": "4096", "DTYPE": "auto", "GPU_MEMORY_UTILIZATION": "0.85", "HF_TOKEN": testToken,
@@ -160,12 +232,19 @@ func testProject(t *testing.T) (root string, cfg *env.Config, cache string) {
 	return root, cfg, cache
 }
 
-func TestBuildWithFakeEngine(t *testing.T) {
-	for _, k := range []string{EnvNoGPU, EnvGPUs, EnvRef, EnvSource, EnvCache} {
+func clearKnobs(t *testing.T) {
+	for _, k := range []string{EnvNoGPU, EnvGPUs, EnvCache, EnvUser} {
 		t.Setenv(k, "")
 	}
+}
+
+func newFake() *fakeDocker { return &fakeDocker{image: fakeImage} }
+
+func TestBuildWithFakeEngine(t *testing.T) {
+	clearKnobs(t)
 	root, cfg, cache := testProject(t)
-	f := &fakeDocker{hasHF: true}
+	f := newFake()
+	f.hasHF = true
 	var out bytes.Buffer
 	preflights := 0
 	o := Options{Root: root, Config: cfg, CacheRoot: cache, Out: &out, Docker: f,
@@ -191,6 +270,20 @@ func TestBuildWithFakeEngine(t *testing.T) {
 	if f.creates[0].Config.Labels[LabelProject] != "lopt" || f.creates[0].Config.Labels[LabelRole] != RoleBuilder {
 		t.Errorf("labels %v", f.creates[0].Config.Labels)
 	}
+	// The builder and every step run as the calling user.
+	me := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+	if f.creates[0].Config.User != me {
+		t.Errorf("builder user %q, want %q", f.creates[0].Config.User, me)
+	}
+	for _, sp := range f.specs {
+		if sp.User != me {
+			t.Errorf("%v runs as %q, want %q", sp.Argv, sp.User, me)
+		}
+	}
+	// The model stays in the Hugging Face cache for the next build.
+	if _, err := os.Stat(filepath.Join(cache, "hf/models/Qwen--Qwen2.5-1.5B-Instruct/config.json")); err != nil {
+		t.Errorf("model not kept in the cache: %v", err)
+	}
 	wantTools := []string{"hf", "hf", "python3", "trtllm-build"}
 	for i, e := range f.execs {
 		if i >= len(wantTools) || e[0] != wantTools[i] {
@@ -207,7 +300,7 @@ func TestBuildWithFakeEngine(t *testing.T) {
 		t.Errorf("containers left running %v, removed %v", f.running, f.removed)
 	}
 	s := out.String()
-	for _, want := range []string{"[1/3] download Qwen/Qwen2.5-1.5B-Instruct: hf download", "[2/3] convert checkpoint: python3 /trtllm/examples/models/core/qwen/convert_checkpoint.py", "[3/3] trtllm-build: trtllm-build --checkpoint_dir", "    trtllm-build running with token ***", "wrote serving/triton-trt/model_repository"} {
+	for _, want := range []string{"[1/3] download Qwen/Qwen2.5-1.5B-Instruct: hf download", "[2/3] convert checkpoint: python3 /app/examples/models/core/qwen/convert_checkpoint.py", "examples and templates: the image's own (/app/examples, /app/all_models)", "[3/3] trtllm-build: trtllm-build --checkpoint_dir", "    trtllm-build running with token ***", "wrote serving/triton-trt/model_repository"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
@@ -225,10 +318,10 @@ func TestBuildWithFakeEngine(t *testing.T) {
 		t.Errorf("stamp %+v", st.Built)
 	}
 	repo := filepath.Join(root, modelrepo.TRTRepoDir)
-	if b, _ := os.ReadFile(filepath.Join(repo, "preprocessing/1/model.py")); !strings.Contains(string(b), "preprocessing/1/model.py") {
+	if b, _ := os.ReadFile(filepath.Join(repo, "preprocessing/1/model.py")); string(b) != fakeImage["/app/all_models/inflight_batcher_llm/preprocessing/1/model.py"] {
 		t.Errorf("preprocessing model.py %q", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(repo, "tensorrt_llm/tokenizer/tokenizer.json")); !strings.Contains(string(b), "/llm-observability-pack/Qwen--Qwen2.5-1.5B-Instruct/tokenizer.json") {
+	if b, _ := os.ReadFile(filepath.Join(repo, "tensorrt_llm/tokenizer/tokenizer.json")); !strings.Contains(string(b), "/work/hf/models/Qwen--Qwen2.5-1.5B-Instruct/tokenizer.json") {
 		t.Errorf("tokenizer %q", b)
 	}
 	if b, _ := os.ReadFile(filepath.Join(repo, "tensorrt_llm/config.pbtxt")); !strings.Contains(string(b), `"0.85"`) {
@@ -267,9 +360,7 @@ func TestBuildWithFakeEngine(t *testing.T) {
 }
 
 func TestBuildFailureKeepsOldEngine(t *testing.T) {
-	for _, k := range []string{EnvNoGPU, EnvGPUs, EnvRef, EnvSource, EnvCache} {
-		t.Setenv(k, "")
-	}
+	clearKnobs(t)
 	for _, tc := range []struct {
 		name, fail, cancelOn, want string
 	}{
@@ -278,7 +369,8 @@ func TestBuildFailureKeepsOldEngine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, cfg, cache := testProject(t)
-			f := &fakeDocker{imageID: "sha256:img"}
+			f := newFake()
+			f.imageID = "sha256:img"
 			o := Options{Root: root, Config: cfg, CacheRoot: cache, Out: io.Discard, Docker: f, MaxBatchSize: 4}
 			if err := Build(context.Background(), o); err != nil {
 				t.Fatal(err)
@@ -322,11 +414,9 @@ func TestBuildFailureKeepsOldEngine(t *testing.T) {
 }
 
 func TestBuildStopsEarly(t *testing.T) {
-	for _, k := range []string{EnvNoGPU, EnvGPUs, EnvRef, EnvSource, EnvCache} {
-		t.Setenv(k, "")
-	}
+	clearKnobs(t)
 	root, cfg, cache := testProject(t)
-	f := &fakeDocker{}
+	f := newFake()
 	gpuErr := errors.New("check:gpu: compute capability 7.5 < 8.0 (Tesla T4); TensorRT-LLM needs Ampere or newer")
 	err := Build(context.Background(), Options{Root: root, Config: cfg, CacheRoot: cache, Out: io.Discard, Docker: f,
 		Preflight: func(context.Context) error { return gpuErr }})
@@ -366,6 +456,146 @@ func TestBuildStopsEarly(t *testing.T) {
 	// The older CLI is used when the image has no hf.
 	if f.execs[len(f.execs)-3][0] != "huggingface-cli" {
 		t.Errorf("download with %v", f.execs[len(f.execs)-3])
+	}
+}
+
+// An image without the examples and templates under /app fails before any
+// step, naming the path, the image and the fix.
+func TestBuildImageWithoutApp(t *testing.T) {
+	clearKnobs(t)
+	for name, drop := range map[string]string{
+		"no converter":   "/app/examples/models/core/qwen/convert_checkpoint.py",
+		"no postprocess": "/app/all_models/inflight_batcher_llm/postprocessing/1/model.py",
+	} {
+		t.Run(name, func(t *testing.T) {
+			root, cfg, cache := testProject(t)
+			f := newFake()
+			f.image = maps.Clone(fakeImage)
+			delete(f.image, drop)
+			f.imageID = "sha256:img"
+			var out bytes.Buffer
+			err := Build(context.Background(), Options{Root: root, Config: cfg, CacheRoot: cache, Out: &out, Docker: f})
+			if err == nil || !strings.Contains(err.Error(), "image nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3 has no "+drop) ||
+				!strings.Contains(err.Error(), "TRITON_TRTLLM_IMAGE") || !strings.Contains(err.Error(), "-examples=URL -checksum=sha256:HEX") {
+				t.Fatalf("err %v", err)
+			}
+			if len(f.execs) != 0 || len(f.running) != 0 {
+				t.Errorf("ran %v; left running %v", f.execs, f.running)
+			}
+			if _, err := os.Stat(filepath.Join(root, modelrepo.TRTRepoDir)); !os.IsNotExist(err) {
+				t.Errorf("a repository was written: %v", err)
+			}
+		})
+	}
+}
+
+// Root building for another user (LOP_TRT_USER): the directories the steps
+// write are handed to that user first, every step runs as them, and the
+// whole repository ends up theirs.
+func TestBuildForAnotherUser(t *testing.T) {
+	clearKnobs(t)
+	if os.Getuid() != 0 {
+		t.Skip("needs root: only root may build for another user")
+	}
+	root, cfg, cache := testProject(t)
+	// A model downloaded by an earlier build as root is handed over too.
+	os.MkdirAll(filepath.Join(cache, "hf", "models", "old"), 0o755)
+	t.Setenv(EnvUser, "1000:1001")
+	f := newFake()
+	f.imageID = "sha256:img"
+	var out bytes.Buffer
+	if err := Build(context.Background(), Options{Root: root, Config: cfg, CacheRoot: cache, Out: &out, Docker: f}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if u := f.creates[0].Config.User; u != "1000:1001" {
+		t.Errorf("builder user %q", u)
+	}
+	for _, sp := range f.specs {
+		if sp.User != "1000:1001" {
+			t.Errorf("%v runs as %q", sp.Argv, sp.User)
+		}
+	}
+	owned := func(p string) {
+		t.Helper()
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1001 {
+			t.Errorf("%s is owned by %d:%d, want 1000:1001", p, st.Uid, st.Gid)
+		}
+	}
+	repo := filepath.Join(root, modelrepo.TRTRepoDir)
+	filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			owned(p)
+		}
+		return err
+	})
+	owned(filepath.Join(cache, "hf", "models", "old"))
+	owned(filepath.Join(cache, "hf"))
+
+	// The same without handing the directories over is what the kernel
+	// refuses: the fake tools fail as the real ones would.
+	f2 := newFake()
+	in := testInput()
+	in.OutDir, in.HomeDir, in.HFDir = t.TempDir(), t.TempDir(), t.TempDir()
+	os.Chown(in.HomeDir, 1000, 1000) // only the cache is root's
+	p, err := NewPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2.CreateContainer(context.Background(), p.Create)
+	var stderr bytes.Buffer
+	if code, _ := f2.Exec(context.Background(), "c1", p.Steps[0].Exec, io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "Permission denied") {
+		t.Errorf("download as 1000 into root's directories: exit %d, %s", code, stderr.String())
+	}
+}
+
+// -examples: the release is fetched into the cache, mounted read-only, and
+// the converter and Python models come from it, not from the image.
+func TestBuildFetchedExamples(t *testing.T) {
+	clearKnobs(t)
+	needGit(t)
+	src, err := trttest.GitRelease(t.TempDir(), "v1.2.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, cfg, cache := testProject(t)
+	f := newFake()
+	f.image = map[string]string{} // an image without /app: -examples needs none
+	f.imageID = "sha256:img"
+	var out bytes.Buffer
+	o := Options{Root: root, Config: cfg, CacheRoot: cache, Out: &out, Docker: f, Examples: src}
+	if err := Build(context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	m := f.creates[0].HostConfig.Mounts
+	if last := m[len(m)-1]; last.Target != FetchedMount || !last.ReadOnly || !strings.HasPrefix(last.Source, filepath.Join(cache, "examples-git-")) {
+		t.Errorf("examples mount %+v", last)
+	}
+	if !strings.Contains(out.String(), "[2/3] convert checkpoint: python3 /work/trtllm/examples/models/core/qwen/convert_checkpoint.py") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	repo := filepath.Join(root, modelrepo.TRTRepoDir)
+	if b, _ := os.ReadFile(filepath.Join(repo, "postprocessing/1/model.py")); string(b) != "# postprocessing model.py v1.2.1\n" {
+		t.Errorf("postprocessing model.py %q", b)
+	}
+	st, err := EngineState(root)
+	if err != nil || !st.Ready() || st.Built.Examples != src {
+		t.Errorf("state %+v %v", st, err)
+	}
+	// The image's own examples are other settings: a rebuild.
+	out.Reset()
+	o.Examples = ""
+	f.image = fakeImage
+	if err := Build(context.Background(), o); err != nil || !strings.Contains(out.String(), "built with other settings") {
+		t.Errorf("back to the image's examples: %v\n%s", err, out.String())
+	}
+	// A checksum without -examples is a mistake, said before anything runs.
+	o.Checksum = "sha256:" + strings.Repeat("0", 64)
+	if err := Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), "without -examples") {
+		t.Errorf("checksum alone: %v", err)
 	}
 }
 

@@ -2,42 +2,38 @@ package trt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
-// What a build needs from a TensorRT-LLM release, relative to its root:
-// the examples (the checkpoint converters) and the Triton Python models.
-var (
-	examplesSubtrees = []string{"examples", "triton_backend/all_models/inflight_batcher_llm"}
-	// pythonModels maps the Triton Python models of the release to their
-	// place in the repository.
-	pythonModels = map[string]string{
-		"triton_backend/all_models/inflight_batcher_llm/preprocessing/1/model.py":  "preprocessing/1/model.py",
-		"triton_backend/all_models/inflight_batcher_llm/postprocessing/1/model.py": "postprocessing/1/model.py",
-	}
-)
+// What a build needs from a TensorRT-LLM release given with -examples,
+// relative to its root: the examples (the checkpoint converters) and the
+// Triton model templates.
+var examplesSubtrees = []string{"examples", "triton_backend/all_models/inflight_batcher_llm"}
 
-// EnvSource overrides where the release is fetched from: any go-getter
-// source the fetch allows (git::https://..., git::file:///...?ref=TAG, or an
-// https URL of a .tar.gz).
-const EnvSource = "LOP_TRTLLM_SOURCE"
+// releaseAllModels is where a release keeps what the image has at
+// ImageAllModelsDir.
+const releaseAllModels = "triton_backend/all_models"
 
-// DefaultSource is GitHub's source archive of a TensorRT-LLM release: one
-// download of the tag's files, without the history and submodules (and the
-// gigabytes) a clone would fetch.
-func DefaultSource(ref string) string {
-	return "https://github.com/NVIDIA/TensorRT-LLM/archive/refs/tags/" + ref + ".tar.gz"
+// pythonModels maps the Triton Python models, relative to all_models, to
+// their place in the repository.
+var pythonModels = map[string]string{
+	"inflight_batcher_llm/preprocessing/1/model.py":  "preprocessing/1/model.py",
+	"inflight_batcher_llm/postprocessing/1/model.py": "postprocessing/1/model.py",
 }
 
 // Limits of a fetch.
@@ -48,20 +44,81 @@ const (
 	archiveMaxSize   = 8 << 30 // unpacked
 	extractMaxBytes  = 1 << 30 // one file copied into the cache
 	cacheDirName     = "llm-observability-pack"
-	cacheEntryPrefix = "trtllm-"
+	cacheEntryPrefix = "examples-"
 )
 
-// CacheDir returns the examples cache of ref under root (default:
-// $XDG_CACHE_HOME or ~/.cache).
-func CacheDir(root, ref string) (string, error) {
-	if root == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("no cache directory: %v; set XDG_CACHE_HOME", err)
-		}
-		root = filepath.Join(base, cacheDirName)
+// CacheRoot returns root, or where it defaults to: $XDG_CACHE_HOME or
+// ~/.cache, under llm-observability-pack.
+func CacheRoot(root string) (string, error) {
+	if root != "" {
+		return root, nil
 	}
-	return filepath.Join(root, cacheEntryPrefix+ref), nil
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: %v; set XDG_CACHE_HOME or %s", err, EnvCache)
+	}
+	return filepath.Join(base, cacheDirName), nil
+}
+
+var (
+	checksumRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	gitRefRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+)
+
+// ExamplesSource is a validated -examples source.
+type ExamplesSource struct {
+	Getter string // what go-getter is given (the checksum in its query)
+	Key    string // the cache entry's name
+	Stamp  string // what the build records: the source without credentials, and its checksum
+}
+
+// ParseExamplesSource checks an -examples source and its -checksum: an
+// https (or http) URL of a .tar.gz with -checksum=sha256:HEX, which
+// go-getter verifies before unpacking, or git::URL?ref=REF, pinned by its
+// ref (a tag or a commit), without a checksum.
+func ParseExamplesSource(src, checksum string) (ExamplesSource, error) {
+	const want = "want https://.../TensorRT-LLM-X.Y.Z.tar.gz with -checksum=sha256:HEX, or git::URL?ref=TAG"
+	if rest, ok := strings.CutPrefix(src, "git::"); ok {
+		if checksum != "" {
+			return ExamplesSource{}, fmt.Errorf("-checksum=%s: a git source is pinned by its ref=, -checksum is for archives", checksum)
+		}
+		u, err := url.Parse(rest)
+		if err != nil || u.Scheme == "" {
+			return ExamplesSource{}, fmt.Errorf("-examples=%s: not a URL (%v); %s", redactURL(src), err, want)
+		}
+		ref := u.Query().Get("ref")
+		if ref == "" {
+			return ExamplesSource{}, fmt.Errorf("-examples=%s: a git source needs ?ref=TAG (the TensorRT-LLM release the image has, e.g. ?ref=v1.2.1)", redactURL(src))
+		}
+		if !gitRefRE.MatchString(ref) {
+			return ExamplesSource{}, fmt.Errorf("-examples=%s: ref %q: want a tag or commit (letters, digits, . _ / -)", redactURL(src), ref)
+		}
+		sum := sha256.Sum256([]byte(src))
+		return ExamplesSource{Getter: src, Key: "git-" + hex.EncodeToString(sum[:8]), Stamp: redactURL(src)}, nil
+	}
+	u, err := url.Parse(src)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ExamplesSource{}, fmt.Errorf("-examples=%s: %s", redactURL(src), want)
+	}
+	if !strings.HasSuffix(u.Path, ".tar.gz") && !strings.HasSuffix(u.Path, ".tgz") {
+		return ExamplesSource{}, fmt.Errorf("-examples=%s: not a .tar.gz archive; %s", redactURL(src), want)
+	}
+	if u.Query().Has("checksum") || u.Query().Has("archive") {
+		return ExamplesSource{}, fmt.Errorf("-examples=%s: give the checksum as -checksum=sha256:HEX, not in the URL", redactURL(src))
+	}
+	if checksum == "" {
+		return ExamplesSource{}, fmt.Errorf("-examples=%s needs -checksum=sha256:HEX (sha256sum of the archive), so that what is fetched is what you meant", redactURL(src))
+	}
+	if !checksumRE.MatchString(checksum) {
+		return ExamplesSource{}, fmt.Errorf("-checksum=%s: want sha256: and 64 lower-case hex digits", checksum)
+	}
+	sep := "?"
+	if u.RawQuery != "" {
+		sep = "&"
+	}
+	hexsum := strings.TrimPrefix(checksum, "sha256:")
+	return ExamplesSource{Getter: src + sep + "checksum=" + checksum, Key: "sha256-" + hexsum[:16],
+		Stamp: redactURL(src) + " " + checksum}, nil
 }
 
 // getterClient is go-getter restricted to what the fetch needs: git (the
@@ -99,8 +156,8 @@ func getterClient() *getter.Client {
 
 // FetchOptions say which release to fetch and where to keep it.
 type FetchOptions struct {
-	Ref       string    // TensorRT-LLM tag, e.g. v1.2.1
-	Source    string    // go-getter source; "" for DefaultSource(Ref)
+	Source    string    // -examples
+	Checksum  string    // -checksum
 	CacheRoot string    // "" for the user cache dir
 	Out       io.Writer // progress lines (may be nil)
 }
@@ -110,62 +167,63 @@ type FetchOptions struct {
 // interrupted fetch leaves nothing that looks complete (the entry appears
 // by one rename at the end).
 func FetchExamples(ctx context.Context, o FetchOptions) (string, error) {
-	if !ValidRef(o.Ref) {
-		return "", fmt.Errorf("TensorRT-LLM ref %q: want a release tag such as v1.2.1 (%s)", o.Ref, EnvRef)
-	}
-	dir, err := CacheDir(o.CacheRoot, o.Ref)
+	src, err := ParseExamplesSource(o.Source, o.Checksum)
 	if err != nil {
 		return "", err
 	}
+	root, err := CacheRoot(o.CacheRoot)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, cacheEntryPrefix+src.Key)
 	out := o.Out
 	if out == nil {
 		out = io.Discard
 	}
 	if complete(dir) {
-		fmt.Fprintf(out, "TensorRT-LLM %s examples: cached in %s\n", o.Ref, dir)
+		fmt.Fprintf(out, "TensorRT-LLM examples of %s: cached in %s\n", src.Stamp, dir)
 		return dir, nil
 	}
-	src := o.Source
-	if src == "" {
-		src = DefaultSource(o.Ref)
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("creating the cache directory: %w", err)
 	}
-	removeStale(filepath.Dir(dir), filepath.Base(dir))
-	staging, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".fetch-")
+	removeStale(root, filepath.Base(dir))
+	staging, err := os.MkdirTemp(root, "."+filepath.Base(dir)+".fetch-")
 	if err != nil {
 		return "", fmt.Errorf("creating the cache directory: %w", err)
 	}
 	defer os.RemoveAll(staging)
 
-	fmt.Fprintf(out, "fetching TensorRT-LLM %s from %s\n", o.Ref, redactURL(src))
+	fmt.Fprintf(out, "fetching TensorRT-LLM examples from %s\n", src.Stamp)
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	got := filepath.Join(staging, "src")
 	if _, err := getterClient().Get(fctx, &getter.Request{
-		Src: src, Dst: got, Pwd: staging, GetMode: getter.ModeDir, Umask: 0o022,
+		Src: src.Getter, Dst: got, Pwd: staging, GetMode: getter.ModeDir, Umask: 0o022,
 	}); err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("fetching TensorRT-LLM %s from %s: %v; check the network, or set %s to a reachable copy (e.g. git::file:///path/to/TensorRT-LLM?ref=%s)",
-			o.Ref, redactURL(src), err, EnvSource, o.Ref)
+		msg := strings.ReplaceAll(err.Error(), o.Source, redactURL(o.Source))
+		if strings.Contains(strings.ToLower(msg), "checksum") {
+			return "", fmt.Errorf("fetching TensorRT-LLM examples from %s: %s; the archive is not the one -checksum names: check the URL and the checksum (sha256sum of the archive)", src.Stamp, msg)
+		}
+		return "", fmt.Errorf("fetching TensorRT-LLM examples from %s: %s; check the network and the source, or leave -examples out to use the image's own examples", src.Stamp, msg)
 	}
-	root, err := releaseRoot(got)
+	rel, err := releaseRoot(got)
 	if err != nil {
-		return "", fmt.Errorf("TensorRT-LLM %s from %s: %w", o.Ref, redactURL(src), err)
+		return "", fmt.Errorf("TensorRT-LLM examples from %s: %w", src.Stamp, err)
 	}
 	entry := filepath.Join(staging, "entry")
 	for _, sub := range examplesSubtrees {
-		if err := copyTree(ctx, filepath.Join(root, sub), filepath.Join(entry, sub)); err != nil {
-			return "", fmt.Errorf("TensorRT-LLM %s from %s: %w", o.Ref, redactURL(src), err)
+		if err := copyTree(ctx, filepath.Join(rel, sub), filepath.Join(entry, sub)); err != nil {
+			return "", fmt.Errorf("TensorRT-LLM examples from %s: %w", src.Stamp, err)
 		}
 	}
 	if err := os.Rename(entry, dir); err != nil {
 		return "", fmt.Errorf("storing the examples in %s: %w", dir, err)
 	}
-	fmt.Fprintf(out, "TensorRT-LLM %s examples: stored in %s\n", o.Ref, dir)
+	fmt.Fprintf(out, "TensorRT-LLM examples of %s: stored in %s\n", src.Stamp, dir)
 	return dir, nil
 }
 
@@ -177,7 +235,7 @@ func complete(dir string) bool {
 		}
 	}
 	for src := range pythonModels {
-		if fi, err := os.Stat(filepath.Join(dir, src)); err != nil || !fi.Mode().IsRegular() {
+		if fi, err := os.Stat(filepath.Join(dir, releaseAllModels, src)); err != nil || !fi.Mode().IsRegular() {
 			return false
 		}
 	}

@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,11 +51,11 @@ func TestFetchGitByTag(t *testing.T) {
 
 	cache := t.TempDir()
 	var out bytes.Buffer
-	dir, err := FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: src, CacheRoot: cache, Out: &out})
+	dir, err := FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: cache, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir != filepath.Join(cache, "trtllm-v1.2.1") {
+	if filepath.Dir(dir) != cache || !strings.HasPrefix(filepath.Base(dir), "examples-git-") {
 		t.Errorf("cache entry %s", dir)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "triton_backend/all_models/inflight_batcher_llm/preprocessing/1/model.py"))
@@ -71,7 +75,7 @@ func TestFetchGitByTag(t *testing.T) {
 	// Cached: a second fetch does not need the source any more.
 	os.RemoveAll(repo)
 	out.Reset()
-	if _, err := FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: src, CacheRoot: cache, Out: &out}); err != nil {
+	if _, err := FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: cache, Out: &out}); err != nil {
 		t.Fatalf("cached fetch: %v", err)
 	}
 	if !strings.Contains(out.String(), "cached in") {
@@ -103,7 +107,7 @@ func TestFetchRefusesSymlinkEscape(t *testing.T) {
 				t.Fatal(err)
 			}
 			cache := t.TempDir()
-			_, err = FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: src, CacheRoot: cache})
+			_, err = FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: cache})
 			if !errors.Is(err, ErrSymlinkEscape) {
 				t.Fatalf("fetch with a symlink to %s: %v", target, err)
 			}
@@ -132,7 +136,7 @@ func TestFetchInternalSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: src, CacheRoot: t.TempDir()})
+	dir, err := FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +153,7 @@ func TestFetchInternalSymlink(t *testing.T) {
 func TestFetchErrors(t *testing.T) {
 	needGit(t)
 	cache := t.TempDir()
-	if _, err := FetchExamples(context.Background(), FetchOptions{Ref: "main; rm -rf /", CacheRoot: cache}); err == nil || !strings.Contains(err.Error(), "release tag") {
+	if _, err := FetchExamples(context.Background(), FetchOptions{Source: "git::file:///x?ref=--upload-pack=touch%20x", CacheRoot: cache}); err == nil || !strings.Contains(err.Error(), "want a tag or commit") {
 		t.Errorf("bad ref: %v", err)
 	}
 	// A tag that does not exist in the source.
@@ -159,8 +163,8 @@ func TestFetchErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	src = strings.Replace(src, "ref=v1.2.1", "ref=v9.9.9", 1)
-	_, err = FetchExamples(context.Background(), FetchOptions{Ref: "v9.9.9", Source: src, CacheRoot: cache})
-	if err == nil || !strings.Contains(err.Error(), EnvSource) {
+	_, err = FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: cache})
+	if err == nil || !strings.Contains(err.Error(), "leave -examples out") {
 		t.Errorf("missing tag: %v", err)
 	}
 	// Not a TensorRT-LLM tree.
@@ -170,13 +174,13 @@ func TestFetchErrors(t *testing.T) {
 	git(t, other, "add", "-A")
 	git(t, other, "commit", "-q", "-m", "x")
 	git(t, other, "tag", "v1.0.0")
-	_, err = FetchExamples(context.Background(), FetchOptions{Ref: "v1.0.0", Source: "git::file://" + other + "?ref=v1.0.0", CacheRoot: cache})
+	_, err = FetchExamples(context.Background(), FetchOptions{Source: "git::file://" + other + "?ref=v1.0.0", CacheRoot: cache})
 	if err == nil || !strings.Contains(err.Error(), "not a TensorRT-LLM source tree") {
 		t.Errorf("other repository: %v", err)
 	}
-	// Schemes the fetch does not allow.
-	for _, src := range []string{"file://" + repo, "s3::https://example.com/x", "hg::https://example.com/x"} {
-		if _, err := FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: src, CacheRoot: t.TempDir()}); err == nil {
+	// Schemes the fetch does not allow, and an archive without a checksum.
+	for _, src := range []string{"file://" + repo, "s3::https://example.com/x", "hg::https://example.com/x", "https://example.com/v1.2.1.tar.gz"} {
+		if _, err := FetchExamples(context.Background(), FetchOptions{Source: src, CacheRoot: t.TempDir()}); err == nil {
 			t.Errorf("source %s accepted", src)
 		}
 	}
@@ -185,8 +189,8 @@ func TestFetchErrors(t *testing.T) {
 	}
 }
 
-// The default source is a release archive over HTTPS: a tar.gz with one
-// top-level directory, as GitHub serves them.
+// A release archive over HTTP(S): a tar.gz with one top-level directory, as
+// GitHub serves them, fetched only when its sha256 is the one given.
 func TestFetchArchive(t *testing.T) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -205,16 +209,33 @@ func TestFetchArchive(t *testing.T) {
 	var requests int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests++
-		if r.URL.Path != "/archive/refs/tags/v1.2.1.tar.gz" || r.URL.Query().Get("terraform-get") != "" {
+		if r.URL.Path != "/archive/refs/tags/v1.2.1.tar.gz" || r.URL.RawQuery != "" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Write(buf.Bytes())
 	}))
 	defer srv.Close()
-	dir, err := FetchExamples(context.Background(), FetchOptions{Ref: "v1.2.1", Source: srv.URL + "/archive/refs/tags/v1.2.1.tar.gz", CacheRoot: t.TempDir()})
+	url := srv.URL + "/archive/refs/tags/v1.2.1.tar.gz"
+	good := sha256.Sum256(buf.Bytes())
+	sum := "sha256:" + hex.EncodeToString(good[:])
+
+	// Another checksum: refused, nothing cached.
+	cache := t.TempDir()
+	_, err := FetchExamples(context.Background(), FetchOptions{Source: url, Checksum: "sha256:" + strings.Repeat("0", 64), CacheRoot: cache})
+	if err == nil || !strings.Contains(err.Error(), "not the one -checksum names") {
+		t.Fatalf("wrong checksum: %v", err)
+	}
+	if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+		t.Errorf("a refused archive left %v", entries)
+	}
+
+	dir, err := FetchExamples(context.Background(), FetchOptions{Source: url, Checksum: sum, CacheRoot: cache})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if filepath.Base(dir) != "examples-sha256-"+hex.EncodeToString(good[:8]) {
+		t.Errorf("cache entry %s", dir)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "triton_backend/all_models/inflight_batcher_llm/postprocessing/1/model.py")); string(b) != "# post\n" {
 		t.Errorf("post model.py %q", b)
@@ -222,11 +243,8 @@ func TestFetchArchive(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tests")); !os.IsNotExist(err) {
 		t.Error("tests/ was cached")
 	}
-	if requests != 1 {
-		t.Errorf("%d requests, want 1 (no HEAD first)", requests)
-	}
-	if got := DefaultSource("v1.2.1"); got != "https://github.com/NVIDIA/TensorRT-LLM/archive/refs/tags/v1.2.1.tar.gz" {
-		t.Errorf("default source %s", got)
+	if requests != 2 {
+		t.Errorf("%d requests, want 2 (no HEAD first)", requests)
 	}
 }
 
@@ -241,4 +259,35 @@ func TestRedactURL(t *testing.T) {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Whatever -examples and -checksum say, an accepted source names a cache
+// entry that stays in the cache directory, and its stamp has no password.
+func FuzzParseExamplesSource(f *testing.F) {
+	sum := "sha256:" + strings.Repeat("0f", 32)
+	f.Add("https://github.com/NVIDIA/TensorRT-LLM/archive/refs/tags/v1.2.1.tar.gz", sum)
+	f.Add("git::https://u:pw@github.com/NVIDIA/TensorRT-LLM?ref=v1.2.1", "")
+	f.Add("https://u:pw@h/x.tgz?a=1", sum)
+	f.Add("git::file:///x?ref=../..", "")
+	keyRE := regexp.MustCompile(`^(git|sha256)-[0-9a-f]{16}$`)
+	f.Fuzz(func(t *testing.T, src, checksum string) {
+		s, err := ParseExamplesSource(src, checksum)
+		if err != nil {
+			return
+		}
+		if !keyRE.MatchString(s.Key) {
+			t.Fatalf("key %q", s.Key)
+		}
+		if !strings.HasPrefix(s.Getter, src) {
+			t.Fatalf("getter %q does not start with %q", s.Getter, src)
+		}
+		if strings.HasPrefix(src, "git::") == strings.Contains(s.Getter, "checksum=") {
+			t.Fatalf("checksum and git: %q", s.Getter)
+		}
+		if u, err := url.Parse(strings.TrimPrefix(src, "git::")); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(s.Stamp, ":"+pw+"@") {
+				t.Fatalf("stamp %q shows the password", s.Stamp)
+			}
+		}
+	})
 }

@@ -16,9 +16,14 @@ import (
 // with. Triton ignores files at the repository's top level.
 const StampFile = ".llm-observability-pack-build.json"
 
-// stampFormat changes when the repository layout changes, so that an old
-// build is rebuilt.
-const stampFormat = 1
+// stampFormat changes when the repository layout or the meaning of the
+// settings changes, so that an old build is rebuilt. 2: examples and
+// templates from the image (or -examples), not a fetched release tag.
+const stampFormat = 2
+
+// ExamplesFromImage in Settings.Examples: the image's own examples and
+// templates (ImageExamplesDir, ImageAllModelsDir).
+const ExamplesFromImage = "image"
 
 // Settings are what an engine is built from; an engine with equal settings
 // is up to date.
@@ -33,7 +38,7 @@ type Settings struct {
 	KVCacheFraction float64 `json:"kv_cache_free_gpu_mem_fraction"`
 	Image           string  `json:"image"`
 	ImageID         string  `json:"image_id,omitempty"`
-	TRTLLMRef       string  `json:"trtllm_ref"`
+	Examples        string  `json:"examples"` // ExamplesFromImage, or the -examples source and checksum
 }
 
 var modelIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -64,8 +69,8 @@ func (s Settings) Validate() error {
 	if s.Image == "" {
 		errs = append(errs, "no image: set TRITON_TRTLLM_IMAGE in deploy/.env")
 	}
-	if !ValidRef(s.TRTLLMRef) {
-		errs = append(errs, fmt.Sprintf("TensorRT-LLM ref %q: want a release tag such as v1.2.1 (%s)", s.TRTLLMRef, EnvRef))
+	if s.Examples == "" {
+		errs = append(errs, "no examples: want "+ExamplesFromImage+" or an -examples source")
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -93,8 +98,12 @@ func (s Settings) sameBuild(old Settings) bool {
 
 // Describe is a one-line summary for messages.
 func (s Settings) Describe() string {
-	return fmt.Sprintf("model %s, max batch %d, max input %d, max output %d, dtype %s, tp %d, image %s",
+	d := fmt.Sprintf("model %s, max batch %d, max input %d, max output %d, dtype %s, tp %d, image %s",
 		s.Model, s.MaxBatchSize, s.MaxInputLen, s.MaxOutputLen, s.DType, s.TPSize, s.Image)
+	if s.Examples != ExamplesFromImage {
+		d += ", examples " + s.Examples
+	}
+	return d
 }
 
 // State is what the repository holds.

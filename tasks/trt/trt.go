@@ -1,8 +1,9 @@
 // Package trt builds a TensorRT-LLM engine and the Triton model repository
 // that serves it (mage compile:trt): it checks the GPU, pulls the Triton
-// TensorRT-LLM image, fetches the matching TensorRT-LLM release's examples
-// with go-getter, and in one builder container downloads the model,
-// converts its checkpoint and runs trtllm-build; then it writes
+// TensorRT-LLM image, and in one builder container, as the host user,
+// downloads the model, converts its checkpoint with the converter the image
+// holds (TensorRT-LLM's examples under /app, or a release given with
+// -examples and a checksum) and runs trtllm-build; then it writes
 // serving/triton-trt/model_repository (preprocessing -> tensorrt_llm ->
 // postprocessing, wired by a decoupled ensemble that takes and returns text)
 // and swaps it in with a rename. An interrupted or failed build removes its
@@ -15,7 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,8 +42,13 @@ const (
 	EnvNoGPU = "LOP_TRT_NO_GPU"
 	// EnvGPUs selects GPUs: "all" (default) or indexes/UUIDs, e.g. "0,1".
 	EnvGPUs = "LOP_TRT_GPUS"
-	// EnvCache overrides the cache root of the examples.
+	// EnvCache overrides the cache root: the Hugging Face cache (hf/) and
+	// releases fetched with -examples.
 	EnvCache = "LOP_TRT_CACHE"
+	// EnvUser is the host user, UID:GID, who is to own the engine files when
+	// that is not the calling user: root building for someone else (as the
+	// real-engine test does). Only root may set another user.
+	EnvUser = "LOP_TRT_USER"
 )
 
 // Docker is the part of the Engine API a build uses; *engine.Engine
@@ -48,7 +57,6 @@ type Docker interface {
 	ImageID(ctx context.Context, ref string) (string, error)
 	PullImage(ctx context.Context, ref string, progress func(string)) error
 	Rootless(ctx context.Context) (bool, error)
-	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	ContainersWithLabels(ctx context.Context, labels ...string) ([]engine.LabeledContainer, error)
 	CreateContainer(ctx context.Context, opts client.ContainerCreateOptions) (string, error)
 	StartContainer(ctx context.Context, id string) error
@@ -71,9 +79,10 @@ type Options struct {
 	Force        bool   // rebuild even when the engine is up to date
 
 	Image     string  // default TRITON_TRTLLM_IMAGE
-	Ref       string  // TensorRT-LLM tag; default from the image (or LOP_TRTLLM_REF)
-	Source    string  // go-getter source of the release; default GitHub (or LOP_TRTLLM_SOURCE)
+	Examples  string  // a TensorRT-LLM release to use instead of the image's examples (ParseExamplesSource)
+	Checksum  string  // sha256:HEX of the Examples archive
 	CacheRoot string  // default LOP_TRT_CACHE, else $XDG_CACHE_HOME/llm-observability-pack
+	User      string  // UID:GID owning the files; default LOP_TRT_USER, else the calling user
 	GPUs      string  // default LOP_TRT_GPUS, else all
 	NoGPU     bool    // also set by LOP_TRT_NO_GPU=1
 	KVCache   float64 // kv_cache_free_gpu_mem_fraction; default GPU_MEMORY_UTILIZATION
@@ -136,18 +145,21 @@ func resolve(o Options) (*resolved, error) {
 	if o.KVCache == 0 {
 		o.KVCache, _ = strconv.ParseFloat(cfg.Get("GPU_MEMORY_UTILIZATION"), 64)
 	}
-	if o.Ref == "" {
-		o.Ref = os.Getenv(EnvRef)
-	}
-	if o.Ref == "" {
-		ref, err := ReleaseFor(o.Image)
+	examples := ExamplesFromImage
+	if o.Examples != "" {
+		src, err := ParseExamplesSource(o.Examples, o.Checksum)
 		if err != nil {
 			return nil, err
 		}
-		o.Ref = ref
+		examples = src.Stamp
+	} else if o.Checksum != "" {
+		return nil, fmt.Errorf("-checksum=%s without -examples: the checksum is for a TensorRT-LLM release given with -examples=URL; without one the image's own examples are used", o.Checksum)
 	}
-	if o.Source == "" {
-		o.Source = os.Getenv(EnvSource)
+	if o.User == "" {
+		o.User = os.Getenv(EnvUser)
+	}
+	if o.User != "" && !userRE.MatchString(o.User) {
+		return nil, fmt.Errorf("%s=%s: want UID:GID of the host user who is to own the engine files, e.g. 1000:1000 (id -u, id -g)", EnvUser, o.User)
 	}
 	if o.CacheRoot == "" {
 		o.CacheRoot = os.Getenv(EnvCache)
@@ -167,7 +179,7 @@ func resolve(o Options) (*resolved, error) {
 	r.settings = Settings{
 		Format: stampFormat, Model: o.Model, MaxBatchSize: o.MaxBatchSize,
 		MaxInputLen: o.MaxInputLen, MaxOutputLen: o.MaxOutputLen, DType: o.DType, TPSize: o.TPSize,
-		KVCacheFraction: o.KVCache, Image: o.Image, TRTLLMRef: o.Ref,
+		KVCacheFraction: o.KVCache, Image: o.Image, Examples: examples,
 	}
 	if err := r.settings.Validate(); err != nil {
 		return nil, err
@@ -237,15 +249,18 @@ func Build(ctx context.Context, o Options) error {
 		fmt.Fprintf(out, "image %s: present\n", r.settings.Image)
 	}
 
-	examples, err := FetchExamples(ctx, FetchOptions{Ref: r.settings.TRTLLMRef, Source: r.Source, CacheRoot: r.CacheRoot, Out: out})
-	if err != nil {
-		return err
+	layout := ImageLayout()
+	if r.Examples != "" {
+		dir, err := FetchExamples(ctx, FetchOptions{Source: r.Examples, Checksum: r.Checksum, CacheRoot: r.CacheRoot, Out: out})
+		if err != nil {
+			return err
+		}
+		if dir, err = filepath.Abs(dir); err != nil {
+			return err
+		}
+		layout = FetchedLayout(dir)
 	}
-	if fi, err := os.Stat(filepath.Join(examples, filepath.FromSlash(fam.Convert))); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("TensorRT-LLM %s has no %s for %s models (looked in %s); choose a model of a supported family or another release (%s)",
-			r.settings.TRTLLMRef, fam.Convert, fam.Name, examples, EnvRef)
-	}
-	return r.buildIn(ctx, dk, examples, fam)
+	return r.buildIn(ctx, dk, layout, fam)
 }
 
 func pull(ctx context.Context, dk Docker, ref string, out io.Writer) error {
@@ -264,8 +279,16 @@ func pull(ctx context.Context, dk Docker, ref string, out io.Writer) error {
 }
 
 // buildIn runs the builder container and installs its result.
-func (r *resolved) buildIn(ctx context.Context, dk Docker, examples string, fam family) (err error) {
+func (r *resolved) buildIn(ctx context.Context, dk Docker, layout Layout, fam family) (err error) {
 	out := r.Out
+	rootless, err := dk.Rootless(ctx)
+	if err != nil {
+		return err
+	}
+	user, owner, err := hostUser(os.Getuid(), os.Getgid(), r.User, rootless)
+	if err != nil {
+		return err
+	}
 	repo := filepath.Join(r.Root, modelrepo.TRTRepoDir)
 	parent := filepath.Dir(repo)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -275,44 +298,45 @@ func (r *resolved) buildIn(ctx context.Context, dk Docker, examples string, fam 
 		return err
 	}
 	removeLeftovers(parent)
+	cacheRoot, err := CacheRoot(r.CacheRoot)
+	if err != nil {
+		return err
+	}
+	hfDir, err := filepath.Abs(filepath.Join(cacheRoot, "hf"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(hfDir, 0o755); err != nil {
+		return fmt.Errorf("creating the Hugging Face cache %s: %w", hfDir, err)
+	}
 	work, err := os.MkdirTemp(parent, ".build-")
 	if err != nil {
 		return fmt.Errorf("creating the build directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	outDir := filepath.Join(work, "out")
-	if err := os.Mkdir(outDir, 0o755); err != nil {
-		return err
-	}
-	absOut, err := filepath.Abs(outDir)
+	absWork, err := filepath.Abs(work)
 	if err != nil {
 		return err
 	}
-	absExamples, err := filepath.Abs(examples)
-	if err != nil {
-		return err
-	}
-
-	volume := r.project + "_hf-cache"
-	if err := dk.EnsureVolume(ctx, volume, map[string]string{
-		"com.docker.compose.project": r.project, "com.docker.compose.volume": "hf-cache",
-	}); err != nil {
-		return err
-	}
-	user := ""
-	if uid := os.Getuid(); uid > 0 {
-		rootless, err := dk.Rootless(ctx)
-		if err != nil {
+	outDir, homeDir := filepath.Join(absWork, "out"), filepath.Join(absWork, "home")
+	for _, d := range []string{outDir, homeDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			return err
 		}
-		if !rootless {
-			user = fmt.Sprintf("%d:%d", uid, os.Getgid())
+	}
+	if owner != nil {
+		// Root builds for another user: what the steps write into must be theirs.
+		for _, d := range []string{outDir, homeDir, hfDir} {
+			if err := owner.chownTree(d); err != nil {
+				return err
+			}
 		}
 	}
+
 	host, _ := os.Hostname()
 	in := PlanInput{
-		Settings: r.settings, Project: r.project, Convert: fam.Convert,
-		ExamplesDir: absExamples, OutDir: absOut, HFVolume: volume, HFToken: r.token,
+		Settings: r.settings, Project: r.project, Convert: fam.Convert, Layout: layout,
+		OutDir: outDir, HomeDir: homeDir, HFDir: hfDir, HFToken: r.token,
 		User: user, GPUs: r.GPUs, NoGPU: r.NoGPU, PID: os.Getpid(), Host: host,
 		Name: fmt.Sprintf("%s-trt-builder-%d-%d", r.project, os.Getpid(), time.Now().UnixNano()%100000),
 	}
@@ -349,12 +373,18 @@ func (r *resolved) buildIn(ctx context.Context, dk Docker, examples string, fam 
 		}
 		return err
 	}
-	fmt.Fprintf(out, "builder container %s started (image %s)\n", in.Name, r.settings.Image)
+	fmt.Fprintf(out, "builder container %s started (image %s, user %s)\n", in.Name, r.settings.Image, user)
 
-	// Which Hugging Face CLI the image has: hf (huggingface_hub >= 0.34)
-	// or the older huggingface-cli.
+	models, err := readTemplates(ctx, dk, id, layout, fam, r.settings.Image)
+	if err != nil {
+		return err
+	}
+	if layout.HostDir == "" {
+		fmt.Fprintf(out, "examples and templates: the image's own (%s, %s)\n", layout.Examples, layout.AllModels)
+	}
+
 	in.DownloadCLI = "huggingface-cli"
-	if code, err := dk.Exec(ctx, id, engine.ExecSpec{Argv: []string{"hf", "version"}}, io.Discard, io.Discard); err != nil {
+	if code, err := dk.Exec(ctx, id, plan.Probe, io.Discard, io.Discard); err != nil {
 		return interrupted(ctx, err, "checking the Hugging Face CLI")
 	} else if code == 0 {
 		in.DownloadCLI = "hf"
@@ -376,20 +406,24 @@ func (r *resolved) buildIn(ctx context.Context, dk Docker, examples string, fam 
 			return fmt.Errorf("%s failed with exit code %d%s", label, code, lw.Tail())
 		}
 	}
+	remove()
 
-	// The tokenizer, from the model in the cache volume.
+	// The tokenizer, from the model in the Hugging Face cache.
 	stage := filepath.Join(work, "repo")
 	tokDir := filepath.Join(stage, filepath.FromSlash(modelrepo.TRTTokenizerRel))
 	if err := os.MkdirAll(tokDir, 0o755); err != nil {
 		return err
 	}
-	if err := copyTokenizer(ctx, dk, id, plan.ModelDir, tokDir); err != nil {
-		return interrupted(ctx, err, "copying the tokenizer")
-	}
-	remove()
-
-	if err := assemble(stage, examples, outDir, r.settings); err != nil {
+	if err := copyTokenizer(plan.HostModelDir, hfDir, tokDir); err != nil {
 		return err
+	}
+	if err := assemble(stage, models, outDir, r.settings); err != nil {
+		return err
+	}
+	if owner != nil {
+		if err := owner.chownTree(stage); err != nil {
+			return err
+		}
 	}
 	if err := swap(stage, repo); err != nil {
 		return err
@@ -398,6 +432,84 @@ func (r *resolved) buildIn(ctx context.Context, dk Docker, examples string, fam 
 		modelrepo.TRTEngineRel, modelrepo.TRTTokenizerRel, r.settings.Describe())
 	fmt.Fprintln(out, "start it with: mage up:trt")
 	return nil
+}
+
+// owner is a host user that files are handed to.
+type owner struct{ uid, gid int }
+
+// chownTree hands dir and everything under it to o (links themselves, not
+// what they point to).
+func (o owner) chownTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, o.uid, o.gid); err != nil {
+			return fmt.Errorf("handing %s to %d:%d (%s): %w", p, o.uid, o.gid, EnvUser, err)
+		}
+		return nil
+	})
+}
+
+// hostUser decides whom the builder runs as ("uid:gid") and to whom mage
+// hands the directories it creates (nil: they are that user's already).
+// uid and gid are the calling user's; override is LOP_TRT_USER.
+func hostUser(uid, gid int, override string, rootless bool) (string, *owner, error) {
+	if rootless {
+		// Root in a rootless engine's containers is the calling user.
+		if override != "" {
+			return "", nil, fmt.Errorf("%s=%s: a rootless Docker engine writes every file as the user who runs it; unset %s", EnvUser, override, EnvUser)
+		}
+		return "0:0", nil, nil
+	}
+	own := fmt.Sprintf("%d:%d", uid, gid)
+	if override == "" || override == own {
+		return own, nil, nil
+	}
+	var o owner
+	if _, err := fmt.Sscanf(override, "%d:%d", &o.uid, &o.gid); err != nil || !userRE.MatchString(override) {
+		return "", nil, fmt.Errorf("%s=%s: want UID:GID of the host user who is to own the engine files, e.g. 1000:1000", EnvUser, override)
+	}
+	if uid != 0 {
+		return "", nil, fmt.Errorf("%s=%s: only root can build for another user (you are %s); unset %s", EnvUser, override, own, EnvUser)
+	}
+	return override, &o, nil
+}
+
+// templateLimit bounds a converter or Python model read from the image.
+const templateLimit = 16 << 20
+
+// readTemplates checks that the builder has the family's converter and
+// returns the Triton Python models (their place in the repository ->
+// content), from the image or the release mounted in it.
+func readTemplates(ctx context.Context, dk Docker, id string, l Layout, fam family, image string) (map[string][]byte, error) {
+	where := "image " + image
+	fix := "compile:trt uses the TensorRT-LLM examples and Triton model templates a Triton TensorRT-LLM image holds under /app, " +
+		"so TRITON_TRTLLM_IMAGE (deploy/.env) must be such an image (nvcr.io/nvidia/tritonserver:YY.MM-trtllm-python-py3); " +
+		"or give the matching TensorRT-LLM release with -examples=URL -checksum=sha256:HEX"
+	if l.HostDir != "" {
+		where = "the TensorRT-LLM release from -examples (" + l.HostDir + ")"
+		fix = "give a release of the TensorRT-LLM the image has, or leave -examples out to use the image's own examples"
+	}
+	conv := path.Join(l.Examples, fam.Convert)
+	if _, err := dk.ReadFile(ctx, id, conv, templateLimit); errors.Is(err, engine.ErrNotFound) {
+		return nil, fmt.Errorf("%s has no %s (the checkpoint converter for %s models); %s", where, conv, fam.Name, fix)
+	} else if err != nil {
+		return nil, interrupted(ctx, err, "reading "+conv)
+	}
+	srcs := slices.Sorted(maps.Keys(pythonModels))
+	models := map[string][]byte{}
+	for _, src := range srcs {
+		p := path.Join(l.AllModels, src)
+		data, err := dk.ReadFile(ctx, id, p, templateLimit)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, fmt.Errorf("%s has no %s (a Triton Python model of the repository); %s", where, p, fix)
+		} else if err != nil {
+			return nil, interrupted(ctx, err, "reading "+p)
+		}
+		models[pythonModels[src]] = data
+	}
+	return models, nil
 }
 
 // interrupted words an error of a step whose context may have ended.
@@ -446,13 +558,19 @@ var tokenizerFiles = []string{
 
 const tokenizerFileLimit = 64 << 20
 
-func copyTokenizer(ctx context.Context, dk Docker, id, modelDir, dst string) error {
+// copyTokenizer copies the tokenizer files of the downloaded model, on the
+// host in modelDir (in the Hugging Face cache hfDir), to dst.
+func copyTokenizer(modelDir, hfDir, dst string) error {
 	var got []string
 	for _, name := range tokenizerFiles {
-		data, err := dk.ReadFile(ctx, id, modelDir+"/"+name, tokenizerFileLimit)
-		if errors.Is(err, engine.ErrNotFound) {
+		p, err := inCache(filepath.Join(modelDir, name), hfDir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
+		if err != nil {
+			return err
+		}
+		data, err := readLimited(p, tokenizerFileLimit)
 		if err != nil {
 			return err
 		}
@@ -469,9 +587,58 @@ func copyTokenizer(ctx context.Context, dk Docker, id, modelDir, dst string) err
 	return nil
 }
 
+// inCache resolves p to a regular file inside the Hugging Face cache hfDir.
+// A symlink (older huggingface_hub links --local-dir files to its blobs)
+// may point into the cache by its path in the builder (HFMount), or
+// relatively; one that leaves the cache is refused.
+func inCache(p, hfDir string) (string, error) {
+	for range 8 {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().IsRegular() {
+			return p, nil
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return "", fmt.Errorf("%s is not a regular file", p)
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case target == HFMount || strings.HasPrefix(target, HFMount+"/"):
+			target = filepath.Join(hfDir, filepath.FromSlash(strings.TrimPrefix(target, HFMount)))
+		case filepath.IsAbs(target):
+			return "", fmt.Errorf("%s links to %s, outside the Hugging Face cache", p, target)
+		default:
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		if rel, err := filepath.Rel(hfDir, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", fmt.Errorf("%s links to %s, outside the Hugging Face cache %s", p, target, hfDir)
+		}
+		p = target
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+}
+
+func readLimited(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", p, limit)
+	}
+	return data, err
+}
+
 // assemble completes the staged repository: configs, Python models, the
 // engine (moved from the build's output) and the stamp.
-func assemble(stage, examples, outDir string, s Settings) error {
+func assemble(stage string, models map[string][]byte, outDir string, s Settings) error {
 	files, err := modelrepo.TRTFiles(modelrepo.DefaultTRTSettings(s.MaxBatchSize, s.KVCacheFraction))
 	if err != nil {
 		return err
@@ -481,11 +648,7 @@ func assemble(stage, examples, outDir string, s Settings) error {
 			return err
 		}
 	}
-	for src, dst := range pythonModels {
-		data, err := os.ReadFile(filepath.Join(examples, filepath.FromSlash(src)))
-		if err != nil {
-			return fmt.Errorf("the examples cache lacks %s: %w; delete %s and run again", src, err, examples)
-		}
+	for dst, data := range models {
 		if err := writeFile(filepath.Join(stage, filepath.FromSlash(dst)), data); err != nil {
 			return err
 		}
