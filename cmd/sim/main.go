@@ -6,6 +6,11 @@
 // -healthcheck URL it only GETs URL and exits 0 on a 2xx answer, else 1 (a
 // URL without a path gets the personality's readiness path), for the
 // HEALTHCHECK of a FROM-scratch image.
+//
+// Open files: Go raises the soft RLIMIT_NOFILE to the hard limit when the
+// process starts (go.dev/issue/46279), so the simulator needs no code for
+// it; it keeps at most -max-connections open (default: that limit less a
+// reserve) and warns when the limit allows fewer than lowConnections.
 package main
 
 import (
@@ -64,6 +69,26 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, ", dcgm %s", r.DCGMURL)
 	}
 	fmt.Fprintln(os.Stderr)
+	if cfg.MaxConnections == 0 {
+		limit, _ := sim.OpenFilesLimit()
+		if w := fdWarning(limit, r.MaxConnections); w != "" {
+			fmt.Fprintln(os.Stderr, "sim:", w)
+		}
+	}
 	<-r.Done
 	return 0
+}
+
+// lowConnections is the cap below which the start-up says how to raise it.
+const lowConnections = 4096
+
+// fdWarning explains a low connection cap that comes from the open-files
+// limit; "" when the cap is high enough.
+func fdWarning(limit uint64, maxConns int) string {
+	if maxConns >= lowConnections {
+		return ""
+	}
+	return fmt.Sprintf("warning: the open-files limit is %d, so at most %d connections stay open (beyond that the longest idle one is closed); "+
+		"raise the hard limit (ulimit -Hn, LimitNOFILE= of a systemd unit, docker run --ulimit nofile=65536, compose ulimits: nofile:) for more",
+		limit, maxConns)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -24,5 +25,14 @@ func TestHealthcheckMode(t *testing.T) {
 	}
 	if got := run([]string{"-max-num-seqs=0"}); got != 2 {
 		t.Errorf("invalid config: exit %d, want 2", got)
+	}
+}
+
+func TestFDWarning(t *testing.T) {
+	if w := fdWarning(1024, 960); !strings.Contains(w, "open-files limit is 1024") || !strings.Contains(w, "at most 960 connections") || !strings.Contains(w, "--ulimit nofile=") {
+		t.Errorf("low limit: %q", w)
+	}
+	if w := fdWarning(1048576, 983040); w != "" {
+		t.Errorf("high limit warned: %q", w)
 	}
 }

@@ -35,8 +35,10 @@ type Server struct {
 
 // Running describes a started server. URLs have no trailing slash;
 // MetricsURL and DCGMURL end in /metrics (DCGMURL is "" when off).
+// MaxConnections is the cap of open connections in effect.
 type Running struct {
 	APIURL, MetricsURL, DCGMURL string
+	MaxConnections              int
 	Done                        <-chan struct{}
 }
 
@@ -124,7 +126,8 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 		url  *string
 		path string
 	}
-	run := &Running{}
+	s.conns = &connTable{max: s.cfg.maxConnections()}
+	run := &Running{MaxConnections: s.conns.max}
 	list := []srv{{s.cfg.Addr, s.Handler(), &run.APIURL, ""}}
 	if ma := s.cfg.effectiveMetricsAddr(); ma != "" {
 		list = append(list, srv{ma, s.MetricsHandler(), &run.MetricsURL, "/metrics"})
@@ -132,7 +135,6 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 	if s.cfg.DCGMAddr != "" {
 		list = append(list, srv{s.cfg.DCGMAddr, s.DCGMHandler(), &run.DCGMURL, "/metrics"})
 	}
-	s.conns = &connTable{max: s.cfg.maxConnections()}
 	var lns []net.Listener
 	closeAll := func() {
 		for _, ln := range lns {
