@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,15 +17,25 @@ import (
 // the same bound here.
 const cleanupWindow = 5 * time.Second
 
-// InterruptedError ends a bounded run (-duration, -requests, a bench's
-// steps, a build) that a signal cut short, after what was measured has
-// been written. Its exit status is the shell's for the signal: 130 for
-// SIGINT, 143 for SIGTERM.
-type InterruptedError struct{ Signal os.Signal }
+// InterruptedError ends a target with an end of its own (a run given
+// -duration or -requests, a bench's steps, up's wait, a build) that a
+// signal cut short, after what was measured has been written. Its exit
+// status is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM.
+type InterruptedError struct {
+	Signal  os.Signal
+	Outcome string // what the cut leaves, e.g. cutRun
+}
 
 func (e *InterruptedError) Error() string {
-	return fmt.Sprintf("interrupted by %s before the run's end; what was measured is written, but the run is incomplete", sigName(e.Signal))
+	return fmt.Sprintf("interrupted by %s %s", sigName(e.Signal), e.Outcome)
 }
+
+// What a signal leaves of a target, for its error.
+const (
+	cutRun   = "before the run's end; what was measured is written, but the run is incomplete"
+	cutUp    = "before the stack was up (mage status shows what runs; mage down stops it)"
+	cutBuild = "before the build's end; any builder container is removed and the previous engine, if any, kept"
+)
 
 // ExitStatus is read by Mage's generated main.
 func (e *InterruptedError) ExitStatus() int {
@@ -44,21 +55,31 @@ func sigName(s os.Signal) string {
 	return s.String()
 }
 
-// interruptible runs a target so that SIGTERM (timeout, CI runners,
-// systemd, Kubernetes) does what SIGINT does under Mage: the target's
-// context is canceled, it writes its results, and it has cleanupWindow to
-// return. When bounded, a target that returns nil after a signal returns
-// an *InterruptedError instead (a run cut short is not a success); an
-// unbounded one (until Ctrl+C) exits 0. A second signal, or the window
-// running out, ends the target with an error at once, as Mage does.
+// interruptible runs a measuring target (load, bench, demo) so that
+// SIGTERM (timeout, CI runners, systemd, Kubernetes) does what SIGINT does
+// under Mage: the target's context is canceled, it writes its results, and
+// it has cleanupWindow to return. When bounded, a target that returns nil
+// (or context.Canceled) after a signal returns an *InterruptedError
+// instead: a run cut short is not a success. An unbounded one (until
+// Ctrl+C) exits 0. A second signal, or the window running out, ends the
+// target with an error at once, as Mage does.
 func interruptible(ctx context.Context, bounded bool, fn func(context.Context) error) error {
+	if !bounded {
+		return interruptibleAs(ctx, "", fn)
+	}
+	return interruptibleAs(ctx, cutRun, fn)
+}
+
+// interruptibleAs is interruptible for any target; outcome says what a
+// signal leaves of it ("": the signal is its normal end, exit 0).
+func interruptibleAs(ctx context.Context, outcome string, fn func(context.Context) error) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	return runInterruptible(ctx, sigs, cleanupWindow, os.Stderr, bounded, fn)
+	return runInterruptible(ctx, sigs, cleanupWindow, os.Stderr, outcome, fn)
 }
 
-func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Duration, log io.Writer, bounded bool, fn func(context.Context) error) error {
+func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Duration, log io.Writer, outcome string, fn func(context.Context) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
@@ -76,7 +97,7 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 		return err
 	case sig = <-sigs:
 	}
-	interrupted := &InterruptedError{Signal: sig}
+	interrupted := &InterruptedError{Signal: sig, Outcome: outcome}
 	cancel(interrupted)
 	if sig != os.Interrupt {
 		// Mage says this itself for SIGINT.
@@ -86,7 +107,7 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 	defer t.Stop()
 	select {
 	case err := <-done:
-		if err == nil && bounded {
+		if outcome != "" && (err == nil || errors.Is(err, context.Canceled)) {
 			return interrupted
 		}
 		return err

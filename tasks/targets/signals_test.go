@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -25,23 +26,24 @@ func TestInterruptibleSignals(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		sig     os.Signal
-		bounded bool
+		outcome string // "": unbounded
 		ret     error
 		status  int    // want an *InterruptedError with this exit status; 0: want ret
 		log     string // on stderr
 	}{
-		{"SIGTERM bounded", syscall.SIGTERM, true, nil, 143, "SIGTERM: cancelling mage targets, waiting up to 60 seconds for cleanup"},
-		{"SIGINT bounded", os.Interrupt, true, nil, 130, ""},
-		{"SIGTERM unbounded", syscall.SIGTERM, false, nil, 0, "SIGTERM: cancelling"},
-		{"SIGINT unbounded", os.Interrupt, false, nil, 0, ""},
-		{"SIGTERM, the target's own error", syscall.SIGTERM, true, errors.New("SLO broken"), 0, "SIGTERM"},
+		{"SIGTERM bounded", syscall.SIGTERM, cutRun, nil, 143, "SIGTERM: cancelling mage targets, waiting up to 60 seconds for cleanup"},
+		{"SIGINT bounded", os.Interrupt, cutRun, nil, 130, ""},
+		{"SIGTERM, context.Canceled", syscall.SIGTERM, cutUp, fmt.Errorf("waiting: %w", context.Canceled), 143, "SIGTERM"},
+		{"SIGTERM unbounded", syscall.SIGTERM, "", nil, 0, "SIGTERM: cancelling"},
+		{"SIGINT unbounded", os.Interrupt, "", nil, 0, ""},
+		{"SIGTERM, the target's own error", syscall.SIGTERM, cutRun, errors.New("SLO broken"), 0, "SIGTERM"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sigs := make(chan os.Signal, 2)
 			sigs <- c.sig
 			var log bytes.Buffer
 			var cause error
-			err := runInterruptible(context.Background(), sigs, time.Minute, &log, c.bounded, waitThenReturn(c.ret, &cause))
+			err := runInterruptible(context.Background(), sigs, time.Minute, &log, c.outcome, waitThenReturn(c.ret, &cause))
 			var ie *InterruptedError
 			if !errors.As(cause, &ie) || ie.Signal != c.sig {
 				t.Errorf("the target's context ended with cause %v, want the signal %v", cause, c.sig)
@@ -51,8 +53,8 @@ func TestInterruptibleSignals(t *testing.T) {
 				if !errors.As(err, &ie) || ie.ExitStatus() != c.status {
 					t.Fatalf("err %v, want an interruption with exit status %d", err, c.status)
 				}
-				if !strings.Contains(err.Error(), "what was measured is written, but the run is incomplete") {
-					t.Errorf("message %q", err)
+				if want := "interrupted by " + sigName(c.sig) + " " + c.outcome; err.Error() != want {
+					t.Errorf("message %q, want %q", err, want)
 				}
 			case err != c.ret:
 				t.Errorf("err %v, want the target's %v", err, c.ret)
@@ -69,7 +71,7 @@ func TestInterruptibleSignals(t *testing.T) {
 
 func TestInterruptibleNoSignal(t *testing.T) {
 	want := errors.New("boom")
-	err := runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, true, func(ctx context.Context) error {
+	err := runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, cutRun, func(ctx context.Context) error {
 		if ctx.Err() != nil {
 			t.Error("context ended without a signal")
 		}
@@ -78,7 +80,7 @@ func TestInterruptibleNoSignal(t *testing.T) {
 	if err != want {
 		t.Fatalf("err %v, want the target's", err)
 	}
-	err = runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, true, func(ctx context.Context) error {
+	err = runInterruptible(context.Background(), make(chan os.Signal), time.Minute, &bytes.Buffer{}, cutRun, func(ctx context.Context) error {
 		panic("bad")
 	})
 	if err == nil || !strings.Contains(err.Error(), "panic: bad") {
@@ -95,14 +97,14 @@ func TestInterruptibleGivesUp(t *testing.T) {
 
 	sigs := make(chan os.Signal, 2)
 	sigs <- syscall.SIGTERM
-	err := runInterruptible(context.Background(), sigs, time.Millisecond, &bytes.Buffer{}, true, hang)
+	err := runInterruptible(context.Background(), sigs, time.Millisecond, &bytes.Buffer{}, cutRun, hang)
 	if err == nil || !strings.Contains(err.Error(), "SIGTERM: cleanup timeout exceeded") {
 		t.Fatalf("err %v, want the cleanup timeout", err)
 	}
 
 	sigs <- syscall.SIGTERM
 	sigs <- syscall.SIGTERM
-	err = runInterruptible(context.Background(), sigs, time.Hour, &bytes.Buffer{}, true, hang)
+	err = runInterruptible(context.Background(), sigs, time.Hour, &bytes.Buffer{}, cutRun, hang)
 	if err == nil || !strings.Contains(err.Error(), "SIGTERM again: exit forced") {
 		t.Fatalf("err %v, want exit forced", err)
 	}

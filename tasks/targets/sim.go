@@ -13,7 +13,7 @@ import (
 // SIGTERM: exit 0). Every engine setting can be given as a SIM_*
 // environment variable.
 func Sim(ctx context.Context, personality, addr *string) error {
-	return interruptible(ctx, false, func(ctx context.Context) error { return runSim(ctx, personality, addr) })
+	return interruptibleAs(ctx, "", func(ctx context.Context) error { return runSim(ctx, personality, addr) })
 }
 
 func runSim(ctx context.Context, personality, addr *string) error {

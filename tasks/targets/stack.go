@@ -27,7 +27,7 @@ func Down(ctx context.Context, volumes *bool) error {
 
 // Logs follows the logs of the stack, or of one service.
 func Logs(ctx context.Context, service *string) error {
-	return interruptible(ctx, false, func(ctx context.Context) error { return stack.Logs(ctx, stack.Options{Service: str(service)}) })
+	return interruptibleAs(ctx, "", func(ctx context.Context) error { return stack.Logs(ctx, stack.Options{Service: str(service)}) })
 }
 
 // Status shows containers, health and scrape targets.

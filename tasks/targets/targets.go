@@ -31,7 +31,7 @@ func Duration(d *time.Duration, def time.Duration) time.Duration {
 // (checks, images, model repositories), start, wait, print URLs. Ctrl+C
 // or SIGTERM stops the wait and fails.
 func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
-	return interruptible(ctx, true, func(ctx context.Context) error { return up(ctx, profile, timeout, nocheck) })
+	return interruptibleAs(ctx, cutUp, func(ctx context.Context) error { return up(ctx, profile, timeout, nocheck) })
 }
 
 func up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {

@@ -56,5 +56,5 @@ func CompileTRT(ctx context.Context, f TRTFlags) error {
 			return check.Failed(res)
 		}
 	}
-	return interruptible(ctx, true, func(ctx context.Context) error { return trt.Build(ctx, o) })
+	return interruptibleAs(ctx, cutBuild, func(ctx context.Context) error { return trt.Build(ctx, o) })
 }
