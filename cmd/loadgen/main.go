@@ -4,8 +4,10 @@
 // its own Prometheus metrics, and exits non-zero when a bounded run breaks
 // an SLO.
 //
-// Exit status: 0 success (or stopped by SIGINT/SIGTERM), 1 an SLO broken in
-// a bounded run or the run failed, 2 bad flags.
+// Exit status: 0 success (or an unbounded run stopped by SIGINT/SIGTERM),
+// 1 an SLO broken in a bounded run or the run failed, 2 bad flags, 3 a
+// bounded run (-duration, -requests) cut short by SIGINT/SIGTERM: its
+// results are written, but it is incomplete.
 //
 // The API key, if the server needs one, is read from LOADGEN_API_KEY (not a
 // flag, to keep it out of process listings).
@@ -112,6 +114,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	if _, err := load.Run(ctx, o); err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
+	}
+	if ctx.Err() != nil && (o.Duration > 0 || o.Requests > 0) {
+		fmt.Fprintf(stderr, "loadgen: interrupted (%v) before the run's end; the results are written, but the run is incomplete\n", context.Cause(ctx))
+		return 3
 	}
 	return 0
 }
