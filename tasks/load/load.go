@@ -86,9 +86,16 @@ func (p Protocol) triton() bool { return p == ProtocolTritonGenerate || p == Pro
 // A zero field in Options.SLO takes the default; a negative field disables
 // that objective.
 type SLO struct {
-	// Availability is the minimum fraction of finished requests that
-	// succeed: ok / (ok + failed). Canceled requests are not counted.
+	// Availability is the minimum fraction of requests that succeed:
+	// ok / (ok + failed + in flight at the end of a bounded run). Requests
+	// canceled by ctx (Ctrl+C) and client errors (the generator's own,
+	// kind "client") are not counted.
 	Availability float64
+	// IgnoreInFlightAtEnd leaves requests still running when a bounded
+	// run's drain period ends out of availability (by default they count
+	// as not successful: a server that never finishes them is not
+	// available).
+	IgnoreInFlightAtEnd bool
 	// TTFTP95 is the maximum p95 TTFT, measured from the intended send time.
 	TTFTP95 time.Duration
 	// ITLP95 is the maximum p95 inter-chunk gap.
@@ -132,8 +139,9 @@ type Options struct {
 	APIKey string
 
 	// Concurrency is the number of workers of a closed loop (Rate == 0;
-	// default 1), or the cap on in-flight requests of an open loop
-	// (Rate > 0; 0 = no cap).
+	// 0 takes the default, 1), or the cap on in-flight requests of an open
+	// loop (Rate > 0; 0 = no cap). The command lines (load:*, cmd/loadgen)
+	// refuse 0 workers instead of running 1.
 	Concurrency int
 	// Rate > 0 makes an open loop with this many requests per second.
 	Rate float64
@@ -191,9 +199,27 @@ type Options struct {
 	// RequestTimeout bounds one request (0 = none); a request that runs
 	// past it fails with kind "timeout".
 	RequestTimeout time.Duration
+	// Per-request timeouts, measured on the wall clock from the send:
+	// TimeoutFirstByte until the response headers, TimeoutFirstToken until
+	// the first generated text (for a non-streamed request: the whole
+	// body); TimeoutStall is the longest gap between chunks of generated
+	// text, and from the last one to the end of the stream. A request past
+	// one fails with kind "timeout" ("stall" for the gap) and counts
+	// against availability. 0 takes the default (DefaultTimeoutFirstByte,
+	// DefaultTimeoutFirstToken, DefaultTimeoutStall); negative turns the
+	// timeout off.
+	TimeoutFirstByte  time.Duration
+	TimeoutFirstToken time.Duration
+	TimeoutStall      time.Duration
+	// MaxEventBytes bounds each buffer the server fills: one SSE line, one
+	// SSE event's data, one non-streamed response body (default
+	// DefaultMaxEventBytes). A response over it fails with kind
+	// "oversized"; the header block is bounded by MaxResponseHeaderBytes,
+	// the body of an error answer by 2 KB.
+	MaxEventBytes int
 	// DrainTimeout is how long a bounded run waits for in-flight requests
 	// after it stops sending (default 60 s); requests still running then
-	// are canceled (kind "canceled", not a failure).
+	// are cut and counted as in_flight_at_end (see SLO.IgnoreInFlightAtEnd).
 	DrainTimeout time.Duration
 	// HTTPClient replaces the built-in client (tests, custom TLS).
 	HTTPClient *http.Client
@@ -255,6 +281,16 @@ func (o *Options) validate() error {
 		return errors.New("load: Duration, Requests, Warmup and WarmupRequests must not be negative")
 	case o.MaxTokens < 0:
 		return fmt.Errorf("load: max tokens %d: expected > 0", o.MaxTokens)
+	case o.MaxEventBytes < 0:
+		return fmt.Errorf("load: max event bytes %d: expected > 0 (0 takes the default, %d)", o.MaxEventBytes, DefaultMaxEventBytes)
+	case o.RequestTimeout < 0 || o.DrainTimeout < 0:
+		return errors.New("load: RequestTimeout and DrainTimeout must not be negative")
+	}
+	o.TimeoutFirstByte = effTimeout(o.TimeoutFirstByte, DefaultTimeoutFirstByte)
+	o.TimeoutFirstToken = effTimeout(o.TimeoutFirstToken, DefaultTimeoutFirstToken)
+	o.TimeoutStall = effTimeout(o.TimeoutStall, DefaultTimeoutStall)
+	if o.MaxEventBytes == 0 {
+		o.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if o.Rate == 0 && o.Concurrency == 0 {
 		o.Concurrency = 1
@@ -297,10 +333,13 @@ func newHTTPClient(conns int) *http.Client {
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-		Protocols:           &protos,
-		ReadBufferSize:      16 << 10,
+		// The first-byte timeout is enforced per request (Options); the
+		// header block is bounded here.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      false,
+		Protocols:              &protos,
+		ReadBufferSize:         16 << 10,
 	}
 	return &http.Client{Transport: tr}
 }
@@ -430,6 +469,12 @@ type gen struct {
 	deadlineT    *time.Timer
 	measureStart time.Time
 
+	causes causes
+	// cutAtEnd is set when the drain period of a bounded run ended with
+	// requests in flight: the hard cancel that follows cuts them as
+	// in_flight_at_end, not canceled.
+	cutAtEnd atomic.Bool
+
 	inFlight atomic.Int64
 	// notSent counts open-loop arrivals intended before the deadline that
 	// were never sent: the in-flight cap held them until the run ended.
@@ -500,11 +545,18 @@ func (g *gen) take(intended time.Time) (idx int64, warm, ok bool) {
 // in-flight requests are canceled (kind "canceled", not failures), the
 // summary is printed, Out is written, and Run returns the result with a nil
 // error. A bounded run (Duration or Requests) that breaks an SLO returns
-// the result and an error wrapping ErrSLO. Run prints the live status and
-// the final summary table to Options.Status when it is set.
+// the result and an error wrapping ErrSLO; its requests still running
+// when the drain period ends are cut and counted as in_flight_at_end. Out
+// is checked writable before any request is sent. Run prints the live
+// status and the final summary table to Options.Status when it is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
+	}
+	if o.Out != "" {
+		if err := CheckWritable(o.Out); err != nil {
+			return nil, err
+		}
 	}
 	prompts, err := LoadPrompts(ctx, o.Prompts)
 	if err != nil {
@@ -569,12 +621,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	nShards = max(1, min(nShards, 8))
 	g := &gen{o: o, client: client, endpoint: endpoint, specs: specs, header: header, met: met,
-		stopCh: make(chan struct{})}
+		stopCh: make(chan struct{}), causes: newCauses(&o)}
 	for range nShards {
 		g.shards = append(g.shards, &shard{stats: newStats()})
 	}
-	g.oaPool.New = func() any { return stream.NewOpenAIReader(nil) }
-	g.trPool.New = func() any { return stream.NewTritonReader(nil) }
+	g.oaPool.New = func() any { r := stream.NewOpenAIReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
+	g.trPool.New = func() any { r := stream.NewTritonReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
 	g.gapPool.New = func() any { s := make([]int64, 0, 256); return &s }
 
 	hardCtx, cancelHard := context.WithCancel(ctx)
@@ -629,6 +681,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			g.mu.Lock()
 			g.stopReason += "+drain_timeout"
 			g.mu.Unlock()
+			g.cutAtEnd.Store(true)
 		case <-ctx.Done():
 			g.mu.Lock()
 			g.stopReason = "canceled"
@@ -734,6 +787,9 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 			case <-held:
 				continue // the warm-up ended while the cap held it: dropped
 			case <-g.hardCtx.Done():
+				if !warm && g.cutAtEnd.Load() {
+					g.notSent.Add(1) // admitted, due, and held by the cap to the end
+				}
 				return
 			}
 		}
@@ -783,7 +839,7 @@ func (g *gen) do(idx int64, intended time.Time, warm bool, sh *shard) {
 
 	g.met.observe(&r)
 	if r.kind != "" && r.kind != ErrCanceled {
-		g.sample(r.kind, r.msg)
+		g.sample(r.kind, r.msg) // in_flight_at_end and client included: they explain the verdict
 	}
 	if !warm {
 		good := r.kind == "" && g.meetsSLO(&r)
@@ -839,24 +895,6 @@ func (g *gen) fail(r *reqRecord, k ErrorKind, msg string) {
 	}
 }
 
-// classify maps a transport error to a kind.
-func (g *gen) classify(reqCtx context.Context, err error, afterHeaders bool) ErrorKind {
-	if g.hardCtx.Err() != nil {
-		return ErrCanceled
-	}
-	if errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
-		return ErrTimeout
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return ErrTimeout
-	}
-	if afterHeaders {
-		return ErrStreamTruncated
-	}
-	return ErrConnect
-}
-
 func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 	ctx := g.hardCtx
 	if g.o.RequestTimeout > 0 {
@@ -864,6 +902,8 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		ctx, cancel = context.WithTimeout(ctx, g.o.RequestTimeout)
 		defer cancel()
 	}
+	ctx, wd := g.watch(ctx)
+	defer wd.stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(spec.body))
 	if err != nil {
 		r.sent = g.now()
@@ -872,14 +912,17 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 	}
 	req.Header = g.header.Clone()
 	r.sent = g.now()
+	wd.start(g.realNow(r.sent))
 	resp, err := g.client.Do(req)
 	if err != nil {
-		g.fail(r, g.classify(ctx, err, false), err.Error())
+		kind, msg := g.classify(ctx, err, false)
+		g.fail(r, kind, msg)
 		return
 	}
 	defer resp.Body.Close()
+	wd.headers()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
 		kind := ErrHTTPOther
 		switch {
 		case resp.StatusCode >= 500:
@@ -918,12 +961,19 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 			var se *stream.ServerError
 			var me *stream.MalformedError
 			switch {
+			case ctx.Err() != nil:
+				// Canceled, cut at the end, or a timeout: the cause says which.
+				kind, msg := g.classify(ctx, ev.Err, true)
+				g.fail(r, kind, msg)
+			case errors.Is(ev.Err, stream.ErrOversized):
+				g.fail(r, ErrOversized, ev.Err.Error())
 			case errors.As(ev.Err, &se), errors.As(ev.Err, &me):
 				g.fail(r, ErrStreamError, ev.Err.Error())
-			case errors.Is(ev.Err, stream.ErrTruncated) && g.hardCtx.Err() == nil && ctx.Err() == nil:
+			case errors.Is(ev.Err, stream.ErrTruncated):
 				g.fail(r, ErrStreamTruncated, ev.Err.Error())
 			default:
-				g.fail(r, g.classify(ctx, ev.Err, true), ev.Err.Error())
+				kind, msg := g.classify(ctx, ev.Err, true)
+				g.fail(r, kind, msg)
 			}
 			r.outTokens = chunks
 			return
@@ -940,6 +990,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 				r.gaps = append(r.gaps, now.Sub(last).Microseconds())
 			}
 			last = now
+			wd.progress(g.realNow(now))
 		}
 		if ev.Usage != nil {
 			usage, haveUsage = *ev.Usage, true
@@ -960,12 +1011,18 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 	}
 }
 
-// readWhole handles a non-streamed response.
+// readWhole handles a non-streamed response; its body is bounded by
+// MaxEventBytes.
 func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, prompt string) {
-	b, err := io.ReadAll(io.LimitReader(body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(body, int64(g.o.MaxEventBytes)+1))
 	r.end = g.now()
 	if err != nil {
-		g.fail(r, g.classify(ctx, err, true), err.Error())
+		kind, msg := g.classify(ctx, err, true)
+		g.fail(r, kind, msg)
+		return
+	}
+	if len(b) > g.o.MaxEventBytes {
+		g.fail(r, ErrOversized, (&stream.OversizedError{What: "response body", Limit: g.o.MaxEventBytes}).Error())
 		return
 	}
 	var ev stream.Event

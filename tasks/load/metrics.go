@@ -22,7 +22,7 @@ var (
 //	loadgen_itl_seconds             histogram  gaps between content chunks
 //	loadgen_e2e_seconds             histogram  request latency, from the intended send time
 //	loadgen_scheduling_lag_seconds  histogram  actual send time minus intended send time
-//	loadgen_requests_total{outcome} counter    outcome = ok | failed | canceled
+//	loadgen_requests_total{outcome} counter    outcome = ok | failed | canceled | in_flight_at_end | client_error
 //	loadgen_errors_total{kind}      counter    kind = http_4xx | http_5xx | ... (see ErrorKind)
 //	loadgen_output_tokens_total     counter    output tokens of successful requests
 //	loadgen_in_flight_requests      gauge      requests sent and not finished
@@ -37,6 +37,8 @@ type metrics struct {
 	inFlight            prometheus.Gauge
 	reqOK, reqFailed    prometheus.Counter
 	reqCanceled         prometheus.Counter
+	reqInFlightAtEnd    prometheus.Counter
+	reqClient           prometheus.Counter
 	kinds               []prometheus.Counter
 }
 
@@ -52,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, backend, model string) (*metrics, err
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "loadgen_scheduling_lag_seconds",
 			Help: "Actual send time minus intended send time.", Buckets: LagBuckets, ConstLabels: labels}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loadgen_requests_total",
-			Help: "Finished requests by outcome (ok, failed, canceled).", ConstLabels: labels}, []string{"outcome"}),
+			Help: "Finished requests by outcome (ok, failed, canceled, in_flight_at_end: cut when a bounded run's drain ended, client_error: the generator's own failure).", ConstLabels: labels}, []string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loadgen_errors_total",
 			Help: "Failed or canceled requests by error kind.", ConstLabels: labels}, []string{"kind"}),
 		outTokens: prometheus.NewCounter(prometheus.CounterOpts{Name: "loadgen_output_tokens_total",
@@ -68,6 +70,8 @@ func newMetrics(reg prometheus.Registerer, backend, model string) (*metrics, err
 	m.reqOK = m.requests.WithLabelValues("ok")
 	m.reqFailed = m.requests.WithLabelValues("failed")
 	m.reqCanceled = m.requests.WithLabelValues("canceled")
+	m.reqInFlightAtEnd = m.requests.WithLabelValues("in_flight_at_end")
+	m.reqClient = m.requests.WithLabelValues("client_error")
 	for _, k := range allKinds {
 		m.kinds = append(m.kinds, m.errors.WithLabelValues(string(k)))
 	}
@@ -77,9 +81,14 @@ func newMetrics(reg prometheus.Registerer, backend, model string) (*metrics, err
 func (m *metrics) observe(r *reqRecord) {
 	m.lag.Observe(r.lag().Seconds())
 	if r.kind != "" {
-		if r.kind == ErrCanceled {
+		switch r.kind {
+		case ErrCanceled:
 			m.reqCanceled.Inc()
-		} else {
+		case ErrInFlightAtEnd:
+			m.reqInFlightAtEnd.Inc()
+		case ErrClient:
+			m.reqClient.Inc()
+		default:
 			m.reqFailed.Inc()
 		}
 		if i := kindIndex(r.kind); i >= 0 {

@@ -67,22 +67,33 @@ func quantiles(h *hdrhistogram.Histogram) Quantiles {
 // ErrorKind classifies a failed (or canceled) request.
 type ErrorKind string
 
-// Error kinds. Canceled requests (cut by the user's Ctrl+C or by the end of
-// the drain period) are counted apart and are not failures.
+// Error kinds. Canceled requests (cut by the user's Ctrl+C) are counted
+// apart and are not failures. Requests still running when a bounded run's
+// drain period ends are in_flight_at_end: not successful for the
+// availability SLO unless SLO.IgnoreInFlightAtEnd. Client errors are the
+// load generator's own (descriptors or local ports exhausted): the server
+// never saw those requests, so they do not count against its availability,
+// and they make the result suspect.
 const (
 	ErrHTTP4xx         ErrorKind = "http_4xx"
 	ErrHTTP5xx         ErrorKind = "http_5xx"
 	ErrHTTPOther       ErrorKind = "http_other" // a status that is neither 2xx, 4xx nor 5xx
 	ErrConnect         ErrorKind = "connect"    // dial / connection failures before a response
-	ErrTimeout         ErrorKind = "timeout"    // Options.RequestTimeout elapsed
+	ErrTimeout         ErrorKind = "timeout"    // no headers or no first token in time, or past RequestTimeout
+	ErrStall           ErrorKind = "stall"      // no generated text for TimeoutStall mid-stream
+	ErrOversized       ErrorKind = "oversized"  // a header block, SSE line or event, or body over its limit
 	ErrStreamError     ErrorKind = "stream_error"
 	ErrStreamTruncated ErrorKind = "stream_truncated"
 	ErrEmptyOutput     ErrorKind = "empty_output"
+	ErrClient          ErrorKind = "client"           // the generator's own resources ran out (EMFILE, EADDRNOTAVAIL)
+	ErrInFlightAtEnd   ErrorKind = "in_flight_at_end" // still running when the drain period ended
 	ErrCanceled        ErrorKind = "canceled"
 )
 
-var allKinds = []ErrorKind{ErrHTTP4xx, ErrHTTP5xx, ErrHTTPOther, ErrConnect, ErrTimeout, ErrStreamError,
-	ErrStreamTruncated, ErrEmptyOutput, ErrCanceled}
+const numKinds = 13
+
+var allKinds = [numKinds]ErrorKind{ErrHTTP4xx, ErrHTTP5xx, ErrHTTPOther, ErrConnect, ErrTimeout, ErrStall,
+	ErrOversized, ErrStreamError, ErrStreamTruncated, ErrEmptyOutput, ErrClient, ErrInFlightAtEnd, ErrCanceled}
 
 func kindIndex(k ErrorKind) int {
 	for i, x := range allKinds {
@@ -148,7 +159,8 @@ type stats struct {
 	ttft, ttftSched, itl, tpot, e2e, e2eSched, lag *hdrhistogram.Histogram
 
 	ok, failed, canceled, warmup, good int64
-	byKind                             [9]int64
+	inFlightAtEnd, client              int64 // apart from failed: see ErrInFlightAtEnd, ErrClient
+	byKind                             [numKinds]int64
 	outTokens, promptTokens            int64
 	promptFromUsage                    int64
 	outSources                         [numTokenSources]int64
@@ -182,6 +194,8 @@ func (s *stats) merge(o *stats) {
 	s.ok += o.ok
 	s.failed += o.failed
 	s.canceled += o.canceled
+	s.inFlightAtEnd += o.inFlightAtEnd
+	s.client += o.client
 	s.warmup += o.warmup
 	s.good += o.good
 	for i := range s.byKind {
@@ -208,15 +222,21 @@ func (s *stats) add(r *reqRecord, good bool) {
 		s.first = r.intended
 	}
 	if r.end.After(s.last) && r.kind != ErrCanceled {
-		// A request cut off at the drain timeout or by Ctrl+C does not
-		// stretch the measured window (it would understate throughput).
+		// A request cut off by Ctrl+C does not stretch the measured window
+		// (it would understate throughput); every other request sent in
+		// it, failed or still running when the drain ended, does.
 		s.last = r.end
 	}
 	recordDur(s.lag, r.lag())
 	if r.kind != "" {
-		if r.kind == ErrCanceled {
+		switch r.kind {
+		case ErrCanceled:
 			s.canceled++
-		} else {
+		case ErrInFlightAtEnd:
+			s.inFlightAtEnd++
+		case ErrClient:
+			s.client++
+		default:
 			s.failed++
 		}
 		if i := kindIndex(r.kind); i >= 0 {
@@ -260,11 +280,16 @@ func (s *stats) outputSource() string {
 	return src
 }
 
-// availability is ok/(ok+failed); canceled requests are excluded. NaN when
-// no request finished.
-func (s *stats) availability() float64 {
-	if s.ok+s.failed == 0 {
+// availability is ok / (ok + failed + in flight at the end), or
+// ok / (ok + failed) when ignoreInFlight. Canceled requests and client
+// errors are excluded. NaN when no request finished.
+func (s *stats) availability(ignoreInFlight bool) float64 {
+	n := s.ok + s.failed
+	if !ignoreInFlight {
+		n += s.inFlightAtEnd
+	}
+	if n == 0 {
 		return math.NaN()
 	}
-	return float64(s.ok) / float64(s.ok+s.failed)
+	return float64(s.ok) / float64(n)
 }

@@ -25,17 +25,27 @@ import (
 //	  "url": "http://localhost:8000",
 //	  "started": "2026-01-02T15:04:05Z",  // RFC3339, when the run started
 //	  "duration_seconds": 30.02,          // measured window: first measured request's intended send
-//	                                      //   to the end of the last measured request
+//	                                      //   to the end of the last measured request (failed ones and
+//	                                      //   those cut at the end of the drain included; Ctrl+C's not)
 //	  "stopped_by": "duration",           // duration | requests | canceled (Ctrl+C), "+drain_timeout"
-//	                                      //   when in-flight requests had to be canceled at the end
+//	                                      //   when in-flight requests had to be cut at the end
 //	  "config": {"concurrency": 5, "rate": 0, "shape": "closed-loop", "burstiness": 0, "stream": true,
 //	             "max_tokens": 128, "duration_seconds": 30, "requests": 0, "warmup_seconds": 0,
-//	             "warmup_requests": 0, "prompts": "default (5 prompts)", "seed": 1},
-//	                                      // shape: closed-loop | poisson | gamma | constant
-//	  "requests": {"ok": 120, "failed": 1, "canceled": 2, "warmup": 0,
+//	             "warmup_requests": 0, "prompts": "default (5 prompts)", "seed": 1,
+//	             "timeout_first_byte_seconds": 60, "timeout_first_token_seconds": 60,
+//	             "timeout_stall_seconds": 30, "request_timeout_seconds": 0, "drain_timeout_seconds": 60,
+//	             "max_event_bytes": 4194304, "in_flight_at_end": "fail"},
+//	                                      // shape: closed-loop | poisson | gamma | constant;
+//	                                      // a timeout of 0 is off; in_flight_at_end: fail | ignore
+//	  "requests": {"ok": 120, "failed": 1, "canceled": 2, "in_flight_at_end": 0, "client_errors": 0,
+//	               "warmup": 0, "not_sent": 0,
 //	               "by_error": {"http_5xx": 1, "canceled": 2},  // kinds: http_4xx http_5xx http_other connect
-//	                                      //   timeout stream_error stream_truncated empty_output canceled
-//	               "availability": 0.9917},  // ok/(ok+failed); canceled excluded; omitted with no finished request
+//	                                      //   timeout stall oversized stream_error stream_truncated
+//	                                      //   empty_output client in_flight_at_end canceled
+//	               "availability": 0.9917},  // ok/(ok+failed+in_flight_at_end); in_flight_at_end left out
+//	                                      //   with "in_flight_at_end": "ignore"; canceled and client
+//	                                      //   errors excluded; omitted with no finished request
+//	  "suspect": ["..."],                 // omitted unless the result is doubtful: why (client errors)
 //	  "error_samples": [{"kind": "http_5xx", "message": "500 Internal Server Error: ..."}],  // up to 10
 //	  "output_tokens_source": "usage",    // usage | counted_chunks | estimated_words | mixed | none
 //	  "tokens": {"output": 15360, "prompt": 1800, "prompt_source": "usage"},  // prompt_source: usage |
@@ -75,6 +85,7 @@ type Result struct {
 	StoppedBy          string        `json:"stopped_by"`
 	Config             RunConfig     `json:"config"`
 	Requests           RequestCounts `json:"requests"`
+	Suspect            []string      `json:"suspect,omitempty"`
 	ErrorSamples       []ErrorSample `json:"error_samples,omitempty"`
 	OutputTokensSource string        `json:"output_tokens_source"`
 	Tokens             TokenTotals   `json:"tokens"`
@@ -105,6 +116,14 @@ type RunConfig struct {
 	WarmupRequests  int     `json:"warmup_requests"`
 	Prompts         string  `json:"prompts"`
 	Seed            uint64  `json:"seed"`
+	// Per-request limits (0 = off) and the in-flight-at-end policy.
+	TimeoutFirstByteSeconds  float64 `json:"timeout_first_byte_seconds"`
+	TimeoutFirstTokenSeconds float64 `json:"timeout_first_token_seconds"`
+	TimeoutStallSeconds      float64 `json:"timeout_stall_seconds"`
+	RequestTimeoutSeconds    float64 `json:"request_timeout_seconds"`
+	DrainTimeoutSeconds      float64 `json:"drain_timeout_seconds"`
+	MaxEventBytes            int     `json:"max_event_bytes"`
+	InFlightAtEnd            string  `json:"in_flight_at_end"`
 }
 
 // RequestCounts counts measured requests.
@@ -112,7 +131,14 @@ type RequestCounts struct {
 	OK       int64 `json:"ok"`
 	Failed   int64 `json:"failed"`
 	Canceled int64 `json:"canceled"`
-	Warmup   int64 `json:"warmup"`
+	// InFlightAtEnd counts requests still running when a bounded run's
+	// drain period ended (cut then); not successful for availability
+	// unless config.in_flight_at_end is "ignore".
+	InFlightAtEnd int64 `json:"in_flight_at_end"`
+	// ClientErrors counts requests that failed in the generator itself
+	// (kind "client"); not the server's, left out of availability.
+	ClientErrors int64 `json:"client_errors"`
+	Warmup       int64 `json:"warmup"`
 	// NotSent counts open-loop arrivals due before the end of a timed run
 	// that the in-flight cap (Concurrency) held back until it ended.
 	NotSent      int64            `json:"not_sent"`
@@ -168,9 +194,12 @@ func (g *gen) result(started time.Time, reason string) *Result {
 		Config: RunConfig{Concurrency: o.Concurrency, Rate: o.Rate, Shape: shape, Burstiness: o.Burstiness,
 			Stream: o.Stream, MaxTokens: o.MaxTokens, DurationSeconds: o.Duration.Seconds(), Requests: o.Requests,
 			WarmupSeconds: o.Warmup.Seconds(), WarmupRequests: o.WarmupRequests, Prompts: o.Prompts.Describe(),
-			Seed: o.Seed},
-		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, Warmup: s.warmup, NotSent: g.notSent.Load(),
-			ByError: map[string]int64{}},
+			Seed: o.Seed, TimeoutFirstByteSeconds: o.TimeoutFirstByte.Seconds(),
+			TimeoutFirstTokenSeconds: o.TimeoutFirstToken.Seconds(), TimeoutStallSeconds: o.TimeoutStall.Seconds(),
+			RequestTimeoutSeconds: o.RequestTimeout.Seconds(), DrainTimeoutSeconds: o.DrainTimeout.Seconds(),
+			MaxEventBytes: o.MaxEventBytes, InFlightAtEnd: InFlightAtEndFail},
+		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, InFlightAtEnd: s.inFlightAtEnd,
+			ClientErrors: s.client, Warmup: s.warmup, NotSent: g.notSent.Load(), ByError: map[string]int64{}},
 		OutputTokensSource: s.outputSource(),
 		TTFT:               quantiles(s.ttft),
 		TTFTFromIntended:   quantiles(s.ttftSched),
@@ -189,8 +218,16 @@ func (g *gen) result(started time.Time, reason string) *Result {
 			r.Requests.ByError[string(k)] = s.byKind[i]
 		}
 	}
-	if a := s.availability(); !math.IsNaN(a) {
+	if o.SLO.IgnoreInFlightAtEnd {
+		r.Config.InFlightAtEnd = InFlightAtEndIgnore
+	}
+	if a := s.availability(o.SLO.IgnoreInFlightAtEnd); !math.IsNaN(a) {
 		r.Requests.Availability = &a
+	}
+	if s.client > 0 {
+		all := s.ok + s.failed + s.canceled + s.inFlightAtEnd + s.client
+		r.Suspect = append(r.Suspect, fmt.Sprintf("%d of %d requests (%.1f%%) failed in the load generator itself (kind client: file descriptors or local ports ran out); the server got less load than asked, so its figures are not those of this load: fix the client (see the error samples) and run again",
+			s.client, all, 100*float64(s.client)/float64(all)))
 	}
 	g.errMu.Lock()
 	r.ErrorSamples = append([]ErrorSample(nil), g.samples...)
@@ -230,7 +267,7 @@ func evalSLO(slo SLO, s *stats) []SLOResult {
 	var out []SLOResult
 	if slo.Availability > 0 {
 		v := SLOResult{Name: "availability", Objective: fmt.Sprintf(">= %g", slo.Availability), Target: slo.Availability}
-		if a := s.availability(); math.IsNaN(a) {
+		if a := s.availability(slo.IgnoreInFlightAtEnd); math.IsNaN(a) {
 			v.NoData = true
 		} else {
 			v.Value, v.OK = &a, a >= slo.Availability
@@ -361,8 +398,26 @@ func (r *Result) PrintSummary(w io.Writer) {
 	if r.Requests.Availability != nil {
 		avail = fmt.Sprintf("%.2f%%", *r.Requests.Availability*100)
 	}
-	fmt.Fprintf(w, "requests:    ok %d, failed %d, canceled %d, warm-up %d (availability %s)\n",
-		r.Requests.OK, r.Requests.Failed, r.Requests.Canceled, r.Requests.Warmup, avail)
+	extra := ""
+	if r.Requests.InFlightAtEnd > 0 {
+		extra += fmt.Sprintf(", in flight at end %d", r.Requests.InFlightAtEnd)
+	}
+	if r.Requests.ClientErrors > 0 {
+		extra += fmt.Sprintf(", client errors %d", r.Requests.ClientErrors)
+	}
+	fmt.Fprintf(w, "requests:    ok %d, failed %d, canceled %d%s, warm-up %d (availability %s)\n",
+		r.Requests.OK, r.Requests.Failed, r.Requests.Canceled, extra, r.Requests.Warmup, avail)
+	if n := r.Requests.InFlightAtEnd; n > 0 {
+		how := "counted as not successful by the availability SLO (in-flight-at-end=ignore leaves them out)"
+		if r.Config.InFlightAtEnd == InFlightAtEndIgnore {
+			how = "left out of availability (in-flight-at-end=ignore)"
+		}
+		fmt.Fprintf(w, "in flight:   %d requests were still running when the drain period (%gs) ended and were cut: %s\n",
+			n, r.Config.DrainTimeoutSeconds, how)
+	}
+	for _, why := range r.Suspect {
+		fmt.Fprintf(w, "SUSPECT:     %s\n", why)
+	}
 	if r.Requests.NotSent > 0 {
 		fmt.Fprintf(w, "not sent:    %d arrivals were due but the in-flight cap (%d) held them until the end: the server could not keep up with %.3g req/s; raise the cap or lower the rate\n",
 			r.Requests.NotSent, r.Config.Concurrency, r.Config.Rate)

@@ -43,6 +43,9 @@ func (g *gen) statusLoop(done <-chan struct{}) {
 func (g *gen) statusLine(s *stats, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%6s  ok %d  failed %d", elapsed.Truncate(time.Second), s.ok, s.failed)
+	if s.client > 0 {
+		fmt.Fprintf(&b, "  client errors %d (suspect)", s.client)
+	}
 	if s.warmup > 0 && s.ok+s.failed == 0 {
 		fmt.Fprintf(&b, " (warm-up %d)", s.warmup)
 	}
