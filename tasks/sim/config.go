@@ -85,6 +85,7 @@ type Config struct {
 	ErrorRate           float64       // fraction of requests answered with HTTP 500 at once
 	MidstreamFailRate   float64       // fraction of requests that fail after some tokens
 	StallRate           float64       // fraction of requests that pause once mid-stream
+	HangRate            float64       // fraction of requests accepted and never answered (no headers)
 	Stall               time.Duration // length of that pause
 	StartupDelay        time.Duration // not ready for this long after start
 	TRTDecoupled        bool          // triton-trt: tensorrt_llm/ensemble decoupled (streaming)
@@ -187,6 +188,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.ErrorRate, "error-rate", c.ErrorRate, "fraction (0-1) of requests answered with HTTP 500")
 	fs.Float64Var(&c.MidstreamFailRate, "midstream-failure-rate", c.MidstreamFailRate, "fraction (0-1) of requests failing after some tokens")
 	fs.Float64Var(&c.StallRate, "stall-rate", c.StallRate, "fraction (0-1) of requests pausing once mid-stream")
+	fs.Float64Var(&c.HangRate, "hang-rate", c.HangRate, "fraction (0-1) of generation requests accepted and never answered, no headers, until the client leaves (evenly spaced: 0.04 hangs the 25th, 50th, ...)")
 	fs.DurationVar(&c.Stall, "stall", c.Stall, "length of a mid-stream pause")
 	fs.DurationVar(&c.StartupDelay, "startup-delay", c.StartupDelay, "not ready for this long after start (/health 503, Triton ready false)")
 	fs.BoolVar(&c.TRTDecoupled, "trt-decoupled", c.TRTDecoupled, "triton-trt: models are decoupled (token streaming; /infer on tensorrt_llm refused as Triton does)")
@@ -285,7 +287,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error-rate", c.ErrorRate}, {"midstream-failure-rate", c.MidstreamFailRate}, {"stall-rate", c.StallRate}, {"gpu-memory-utilization", c.GPUMemoryUtil}} {
+	}{{"error-rate", c.ErrorRate}, {"midstream-failure-rate", c.MidstreamFailRate}, {"stall-rate", c.StallRate}, {"hang-rate", c.HangRate}, {"gpu-memory-utilization", c.GPUMemoryUtil}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			bad(r.name, "a fraction between 0 and 1", r.v)
 		}

@@ -386,6 +386,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, hr *http.Request, chat bool
 		writeAPIError(w, aerr)
 		return
 	}
+	if s.hang(hr) {
+		return
+	}
 	if s.injectError() {
 		s.vm.errorFinish()
 		writeAPIError(w, &apiError{status: 500, typ: "InternalServerError", message: "Simulated internal server error (-error-rate)."})

@@ -29,6 +29,8 @@ type Server struct {
 	reqSeq atomic.Uint64 // for fault decisions and ids
 	api    http.Handler
 
+	hangSeq atomic.Uint64 // -hang-rate (hang.go)
+
 	bodies *bodyBudget // -max-body-memory
 	conns  *connTable  // -max-connections, set by Start
 }

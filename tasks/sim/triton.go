@@ -518,6 +518,9 @@ func (s *Server) handleGenerate(w http.ResponseWriter, hr *http.Request, m *trit
 	if !stream {
 		g.spec.stream = false
 	}
+	if s.hang(hr) {
+		return
+	}
 	r, ok := s.tritonAdmit(w, m, g.spec)
 	if !ok {
 		return
