@@ -92,8 +92,13 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
+	timeoutfirstbyte *time.Duration, // a request without response headers this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
+	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
 // Triton streams generate_stream requests to Triton (vLLM backend) from N workers; TTFT, ITL, throughput, SLOs.
@@ -110,8 +115,13 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
+	timeoutfirstbyte *time.Duration, // a request without response headers this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
+	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
 // Trt streams text to Triton's TensorRT-LLM ensemble from N workers; TTFT, ITL, throughput, SLOs.
@@ -128,8 +138,13 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
+	timeoutfirstbyte *time.Duration, // a request without response headers this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
+	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
 // Sim loads the simulator from N workers in its configured personality; TTFT, ITL, throughput, SLOs.
@@ -146,8 +161,13 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
 	nostream *bool, // send non-streamed requests
+	timeoutfirstbyte *time.Duration, // a request without response headers this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
+	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
+	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream})
+	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
 // Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.

@@ -69,6 +69,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		out         = fs.String("out", "loadgen-results.json", "results file (JSON); empty for none")
 		metricsAddr = fs.String("metrics-addr", "", "serve the generator's /metrics on this address, e.g. :9400")
 		reqTimeout  = fs.Duration("request-timeout", 10*time.Minute, "per-request timeout (0 = none)")
+		tFirstByte  = fs.Duration("timeout-first-byte", load.DefaultTimeoutFirstByte, "a request without response headers this long after sending fails as timeout (0 = off)")
+		tFirstToken = fs.Duration("timeout-first-token", load.DefaultTimeoutFirstToken, "a request without generated text this long after sending fails as timeout (0 = off)")
+		tStall      = fs.Duration("timeout-stall", load.DefaultTimeoutStall, "a stream without new generated text this long fails as stall (0 = off)")
+		inflightEnd = fs.String("inflight-at-end", load.InFlightAtEndFail, "requests still running when a bounded run's drain ends: fail (count against availability) or ignore")
+		maxEvent    = fs.Int("max-event-bytes", load.DefaultMaxEventBytes, "the largest SSE line, SSE event or non-streamed body accepted; larger fails as oversized")
 		drain       = fs.Duration("drain-timeout", 60*time.Second, "how long a bounded run waits for in-flight requests")
 		quiet       = fs.Bool("quiet", false, "no live status line (the summary is still printed)")
 	)
@@ -82,6 +87,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	o, err := load.Preset(*backend, *concurrency)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: -backend: %v\n", err)
+		return 2
+	}
+	switch {
+	case *rate <= 0 && *concurrency < 1:
+		fmt.Fprintf(stderr, "loadgen: -concurrency %d: a closed loop needs at least 1 worker, e.g. -concurrency 4 (with -rate, 0 means no cap on in-flight requests)\n", *concurrency)
+		return 2
+	case *concurrency < 0:
+		fmt.Fprintf(stderr, "loadgen: -concurrency %d: with -rate it caps in-flight requests: 0 for no cap or a positive cap\n", *concurrency)
+		return 2
+	case *maxEvent < 1:
+		fmt.Fprintf(stderr, "loadgen: -max-event-bytes %d: expected a positive number of bytes (default %d)\n", *maxEvent, load.DefaultMaxEventBytes)
+		return 2
+	}
+	for _, t := range []struct {
+		name string
+		v    time.Duration
+		dst  *time.Duration
+	}{{"timeout-first-byte", *tFirstByte, &o.TimeoutFirstByte}, {"timeout-first-token", *tFirstToken, &o.TimeoutFirstToken},
+		{"timeout-stall", *tStall, &o.TimeoutStall}} {
+		if *t.dst, err = load.TimeoutFlag(t.v); err != nil {
+			fmt.Fprintf(stderr, "loadgen: -%s: %v\n", t.name, err)
+			return 2
+		}
+	}
+	ignoreInFlight, err := load.ParseInFlightAtEnd(*inflightEnd)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen: -inflight-at-end: %v\n", err)
 		return 2
 	}
 	if *url != "" {
@@ -103,7 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	o.MaxTokens, o.IgnoreEOS, o.TritonTokenCounts = *maxTokens, *ignoreEOS, *tritonCount
 	o.Prompts = load.PromptSource{Dataset: *dataset, Checksum: *checksum, SyntheticTokens: *synthTokens,
 		SyntheticCount: *synthCount, Seed: *seed}
-	o.SLO = load.SLO{Availability: *sloAvail, TTFTP95: *sloTTFT, ITLP95: *sloITL}
+	o.SLO = load.SLO{Availability: *sloAvail, TTFTP95: *sloTTFT, ITLP95: *sloITL, IgnoreInFlightAtEnd: ignoreInFlight}
+	o.MaxEventBytes = *maxEvent
 	o.Out, o.MetricsAddr = *out, *metricsAddr
 	o.RequestTimeout, o.DrainTimeout = *reqTimeout, *drain
 	o.Status, o.IsTerminal = stdout, term

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -109,6 +110,100 @@ func TestRateHasNoCapByDefault(t *testing.T) {
 		}
 		if err := json.Unmarshal(b, &res); err != nil || res.Config.Concurrency != tc.want {
 			t.Errorf("%v: concurrency %d, want %d (%v)", tc.extra, res.Config.Concurrency, tc.want, err)
+		}
+	}
+}
+
+// Flags that cannot mean anything are refused with exit 2 and the fix.
+func TestRunRefusesBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-concurrency", "0"}, "a closed loop needs at least 1 worker"},
+		{[]string{"-concurrency", "-2", "-rate", "5"}, "0 for no cap or a positive cap"},
+		{[]string{"-inflight-at-end", "drop"}, "expected fail"},
+		{[]string{"-timeout-stall", "-1s"}, "-timeout-stall: timeout -1s: expected a duration >= 0"},
+		{[]string{"-max-event-bytes", "0"}, "expected a positive number of bytes"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append(c.args, "-out", ""), &stdout, &stderr, false); code != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", c.args, code, stderr.String(), c.want)
+		}
+	}
+}
+
+// The timeout flags reach the run: a server that never answers fails the
+// run (exit 1) with timeouts, recorded in the results file.
+func TestTimeoutFlags(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client leaving
+		<-r.Context().Done()        // accepted, never answered
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		args     []string
+		msg      string
+		firstTok float64
+	}{
+		{[]string{"-timeout-first-byte", "100ms"}, "first-byte timeout", 60},
+		{[]string{"-timeout-first-byte", "0", "-timeout-first-token", "150ms"}, "first-token timeout", 0.15},
+	} {
+		out := filepath.Join(t.TempDir(), "r.json")
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"-url", srv.URL, "-model", "m", "-requests", "2", "-duration", "10s", "-drain-timeout", "5s", "-out", out}, c.args...)
+		if code := run(context.Background(), args, &stdout, &stderr, false); code != 1 || !strings.Contains(stderr.String(), "availability") {
+			t.Fatalf("%v: exit %d, stderr %s", c.args, code, stderr.String())
+		}
+		var res struct {
+			Requests struct {
+				ByError map[string]int `json:"by_error"`
+			} `json:"requests"`
+			Config struct {
+				FirstByte  float64 `json:"timeout_first_byte_seconds"`
+				FirstToken float64 `json:"timeout_first_token_seconds"`
+			} `json:"config"`
+		}
+		b, _ := os.ReadFile(out)
+		if err := json.Unmarshal(b, &res); err != nil || res.Requests.ByError["timeout"] != 2 || res.Config.FirstToken != c.firstTok {
+			t.Fatalf("%v: %v %+v", c.args, err, res)
+		}
+		if !strings.Contains(stdout.String(), c.msg) {
+			t.Errorf("%v: summary lacks %q:\n%s", c.args, c.msg, stdout.String())
+		}
+	}
+}
+
+// -inflight-at-end=ignore leaves requests cut at the end out of availability.
+func TestInFlightAtEndFlag(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"content":"x"}}]}`+"\n\n")
+		if n.Add(1) > 2 {
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // one token, then never the end
+			return
+		}
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		policy string
+		code   int
+	}{{"fail", 1}, {"ignore", 0}} {
+		n.Store(0)
+		out := filepath.Join(t.TempDir(), "r.json")
+		var stdout, stderr bytes.Buffer
+		args := []string{"-url", srv.URL, "-model", "m", "-concurrency", "2", "-duration", "300ms", "-timeout-stall", "0",
+			"-drain-timeout", "200ms", "-inflight-at-end", c.policy, "-out", out}
+		if code := run(context.Background(), args, &stdout, &stderr, false); code != c.code {
+			t.Fatalf("%s: exit %d, want %d\n%s\n%s", c.policy, code, c.code, stdout.String(), stderr.String())
+		}
+		b, _ := os.ReadFile(out)
+		if !strings.Contains(string(b), `"in_flight_at_end": 2`) || !strings.Contains(string(b), `"in_flight_at_end": "`+c.policy+`"`) {
+			t.Fatalf("%s: results file:\n%s", c.policy, b)
 		}
 	}
 }

@@ -61,6 +61,18 @@ func ParseInFlightAtEnd(s string) (ignore bool, err error) {
 	return false, fmt.Errorf("in-flight-at-end %q: expected fail (requests still running when a bounded run ends count against availability) or ignore (they are left out)", s)
 }
 
+// TimeoutFlag converts a timeout flag, where 0 means off, to the Options
+// convention (0: the default, negative: off).
+func TimeoutFlag(d time.Duration) (time.Duration, error) {
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("timeout %v: expected a duration >= 0 such as 60s (0 turns it off)", d)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
+}
+
 // effTimeout applies the convention of the timeout options: 0 takes the
 // default, a negative value turns the timeout off (returned as 0).
 func effTimeout(d, def time.Duration) time.Duration {

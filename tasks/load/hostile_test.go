@@ -181,6 +181,7 @@ func TestHangAfterHeaders(t *testing.T) {
 	for _, p := range hostileProtos {
 		t.Run(string(p), func(t *testing.T) {
 			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body) // so the server notices the client leaving
 				w.Header().Set("Content-Type", "text/event-stream")
 				w.WriteHeader(200)
 				w.(http.Flusher).Flush()
@@ -200,6 +201,7 @@ func TestHangAfterOneToken(t *testing.T) {
 		for _, keepAlive := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/keepalive=%v", p, keepAlive), func(t *testing.T) {
 				srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+					io.Copy(io.Discard, r.Body)
 					oneToken(w, p)
 					if !keepAlive {
 						<-r.Context().Done()

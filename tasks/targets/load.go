@@ -85,6 +85,13 @@ type LoadFlags struct {
 	Synthetic *int           // synthetic prompts of about this many tokens
 	Metrics   *string        // address of the generator's own /metrics ("off" to disable)
 	NoStream  *bool          // non-streamed requests
+
+	// Per-request timeouts (0 = off; nil: the defaults of package load)
+	// and what requests still running at a bounded run's end count as.
+	TimeoutFirstByte  *time.Duration
+	TimeoutFirstToken *time.Duration
+	TimeoutStall      *time.Duration
+	InFlightAtEnd     *string // fail (default) or ignore
 }
 
 func str(p *string) string {
@@ -115,6 +122,9 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	if err != nil {
 		return err
 	}
+	if err := checkConcurrency(backend, concurrency, f.Rate); err != nil {
+		return err
+	}
 	o.URL, o.Protocol, o.Model = ep.URL, ep.Protocol, ep.Model
 	if f.URL != nil {
 		o.URL = *f.URL
@@ -140,11 +150,29 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	}
 	o.Stream = !Flag(f.NoStream)
 	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), SyntheticTokens: intv(f.Synthetic)}
+	for _, t := range []struct {
+		name string
+		flag *time.Duration
+		dst  *time.Duration
+	}{{"timeoutfirstbyte", f.TimeoutFirstByte, &o.TimeoutFirstByte}, {"timeoutfirsttoken", f.TimeoutFirstToken, &o.TimeoutFirstToken},
+		{"timeoutstall", f.TimeoutStall, &o.TimeoutStall}} {
+		if t.flag == nil {
+			continue
+		}
+		if *t.dst, err = load.TimeoutFlag(*t.flag); err != nil {
+			return fmt.Errorf("-%s: %w", t.name, err)
+		}
+	}
+	if o.SLO.IgnoreInFlightAtEnd, err = load.ParseInFlightAtEnd(str(f.InFlightAtEnd)); err != nil {
+		return fmt.Errorf("-inflightatend: %w", err)
+	}
 	o.Out = str(f.Out)
 	if o.Out == "" {
 		o.Out = filepath.Join("results", fmt.Sprintf("load-%s-%s.json", backend, time.Now().Format("20060102-150405")))
 	}
-	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+	// Before the metrics listener and any request: a run that cannot write
+	// its results is refused at once.
+	if err := load.CheckWritable(o.Out); err != nil {
 		return err
 	}
 	switch m := str(f.Metrics); m {
@@ -191,6 +219,19 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	// breaks an SLO returns an error (not when Ctrl+C ended it).
 	_, err = load.Run(ctx, o)
 	return err
+}
+
+// checkConcurrency refuses a closed loop without workers (load:sim 0 used
+// to announce 0 workers and run 1) and a negative in-flight cap.
+func checkConcurrency(backend string, concurrency int, rate *float64) error {
+	open := rate != nil && *rate > 0
+	switch {
+	case !open && concurrency < 1:
+		return fmt.Errorf("load:%s %d: the number of concurrent workers must be at least 1, e.g. mage load:%s 4 (with -rate, 0 means no cap on in-flight requests)", backend, concurrency, backend)
+	case open && concurrency < 0:
+		return fmt.Errorf("load:%s %d: with -rate the number caps in-flight requests: give 0 for no cap or a positive cap", backend, concurrency)
+	}
+	return nil
 }
 
 // bridgeGateway returns the docker0 address when a Docker engine answers
