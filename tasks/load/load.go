@@ -35,6 +35,18 @@
 // intended-time figures instead of vanishing. The TTFT SLO and goodput use
 // the intended-time TTFT (equal to the actual-send TTFT in a closed loop,
 // where there is no client queue).
+//
+// # Misbehaving servers
+//
+// Every request has a first-byte, a first-token and a stall timeout
+// (Options.TimeoutFirstByte, TimeoutFirstToken, TimeoutStall; see
+// guard.go), so a request the server never answers fails ("timeout",
+// "stall") instead of holding a worker; every buffer the server fills is
+// bounded ("oversized"); requests still running when a bounded run's drain
+// period ends are reported as in_flight_at_end and count against
+// availability unless SLO.IgnoreInFlightAtEnd; the generator's own
+// failures (no descriptors, no local ports) are "client" errors, apart
+// from the server's, and make the result suspect.
 package load
 
 import (
