@@ -423,3 +423,17 @@ func TestParseInFlightAtEnd(t *testing.T) {
 		t.Errorf("drop: %v", err)
 	}
 }
+
+// While a bounded run drains, the status line says why req/s falls.
+func TestStatusLineWhileDraining(t *testing.T) {
+	g := &gen{o: Options{Duration: time.Second, DrainTimeout: time.Minute, SLO: DefaultSLO()}}
+	s := newStats()
+	if line := g.statusLine(&s, time.Second); strings.Contains(line, "sending stopped") {
+		t.Fatalf("running: %q", line)
+	}
+	g.stopped = true
+	g.inFlight.Store(3)
+	s.client = 2
+	line := g.statusLine(&s, 2*time.Second)
+	mustContain(t, line, "in-flight 3 (sending stopped; waiting up to 1m0s for them)", "client errors 2 (suspect)")
+}

@@ -66,6 +66,12 @@ func (g *gen) statusLine(s *stats, elapsed time.Duration) string {
 		fmt.Fprintf(&b, "  ITL p50 %s p95 %s", q(s.itl.ValueAtQuantile(50)), q(s.itl.ValueAtQuantile(95)))
 	}
 	fmt.Fprintf(&b, "  in-flight %d", g.inFlight.Load())
+	g.mu.Lock()
+	draining := g.stopped && g.o.bounded()
+	g.mu.Unlock()
+	if draining {
+		fmt.Fprintf(&b, " (sending stopped; waiting up to %v for them)", g.o.DrainTimeout)
+	}
 	var broken []string
 	nodata := true
 	for _, v := range evalSLO(g.o.SLO, s) {
