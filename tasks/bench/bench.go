@@ -433,11 +433,13 @@ func (r *Result) checkpoint(dir string, done, planned int) error {
 // atomically and returns their paths.
 func save(dir string, r *Result) (jsonPath, htmlPath string, err error) {
 	jsonPath, htmlPath = filepath.Join(dir, "bench.json"), filepath.Join(dir, "report.html")
-	if err := WriteResult(jsonPath, r); err != nil {
-		return jsonPath, htmlPath, fmt.Errorf("writing %s: %w", jsonPath, err)
-	}
+	// report.html first: whoever sees bench.json (a watcher, a script
+	// waiting for it) also finds the report of that step or a later one.
 	if err := RenderFile(htmlPath, []Named{{Name: filepath.Base(dir), Path: jsonPath, Result: r}}); err != nil {
 		return jsonPath, htmlPath, fmt.Errorf("writing %s: %w", htmlPath, err)
+	}
+	if err := WriteResult(jsonPath, r); err != nil {
+		return jsonPath, htmlPath, fmt.Errorf("writing %s: %w", jsonPath, err)
 	}
 	return jsonPath, htmlPath, nil
 }
