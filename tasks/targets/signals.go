@@ -17,6 +17,13 @@ import (
 // the same bound here.
 const cleanupWindow = 5 * time.Second
 
+// repeatGrace: the same signal again this soon after the first is the
+// same request, not a second one. timeout(1) sends SIGTERM to its child
+// and then to the child's process group, and kill -TERM -PGID, systemd
+// and container runtimes do the like, so one stop often arrives twice
+// within microseconds; only a repeat after this forces the exit.
+var repeatGrace = time.Second
+
 // InterruptedError ends a target with an end of its own (a run given
 // -duration or -requests, a bench's steps, up's wait, a build) that a
 // signal cut short, after what was measured has been written. Its exit
@@ -103,18 +110,24 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 		// Mage says this itself for SIGINT.
 		fmt.Fprintf(log, "%s: cancelling mage targets, waiting up to %g seconds for cleanup...\n", sigName(sig), window.Seconds())
 	}
+	first := time.Now()
 	t := time.NewTimer(window)
 	defer t.Stop()
-	select {
-	case err := <-done:
-		if outcome != "" && (err == nil || errors.Is(err, context.Canceled)) {
-			return interrupted
+	for {
+		select {
+		case err := <-done:
+			if outcome != "" && (err == nil || errors.Is(err, context.Canceled)) {
+				return interrupted
+			}
+			return err
+		case <-t.C:
+			return fmt.Errorf("%s: cleanup timeout exceeded (%s); results may be incomplete", sigName(sig), window)
+		case s := <-sigs:
+			if s == sig && time.Since(first) < repeatGrace {
+				continue // the same stop, delivered twice
+			}
+			return fmt.Errorf("%s again: exit forced", sigName(s))
 		}
-		return err
-	case <-t.C:
-		return fmt.Errorf("%s: cleanup timeout exceeded (%s); results may be incomplete", sigName(sig), window)
-	case s := <-sigs:
-		return fmt.Errorf("%s again: exit forced", sigName(s))
 	}
 }
 

@@ -102,11 +102,33 @@ func TestInterruptibleGivesUp(t *testing.T) {
 		t.Fatalf("err %v, want the cleanup timeout", err)
 	}
 
+	// A second SIGTERM after the grace forces the exit.
+	defer func(g time.Duration) { repeatGrace = g }(repeatGrace)
+	repeatGrace = 20 * time.Millisecond
 	sigs <- syscall.SIGTERM
-	sigs <- syscall.SIGTERM
+	go func() { time.Sleep(50 * time.Millisecond); sigs <- syscall.SIGTERM }()
 	err = runInterruptible(context.Background(), sigs, time.Hour, &bytes.Buffer{}, cutRun, hang)
 	if err == nil || !strings.Contains(err.Error(), "SIGTERM again: exit forced") {
 		t.Fatalf("err %v, want exit forced", err)
+	}
+}
+
+// timeout(1) sends SIGTERM to its child and again to the process group:
+// one stop, delivered twice at once, lets the target write its results.
+func TestInterruptibleSameSignalTwiceAtOnce(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	wrote := false
+	err := runInterruptible(context.Background(), sigs, time.Hour, &bytes.Buffer{}, cutRun, func(ctx context.Context) error {
+		<-ctx.Done()
+		time.Sleep(10 * time.Millisecond) // the second signal is read meanwhile
+		wrote = true
+		return nil
+	})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.ExitStatus() != 143 || !wrote {
+		t.Fatalf("err %v (results written: %v), want the target to finish and exit 143", err, wrote)
 	}
 }
 
