@@ -1,0 +1,273 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Protocol selects the wire protocol.
+type Protocol string
+
+// Protocols.
+const (
+	// ProtocolOpenAIChat: POST {URL}/v1/chat/completions.
+	ProtocolOpenAIChat Protocol = "openai-chat"
+	// ProtocolOpenAICompletions: POST {URL}/v1/completions.
+	ProtocolOpenAICompletions Protocol = "openai-completions"
+	// ProtocolTritonGenerate: POST {URL}/v2/models/{model}/generate_stream
+	// (generate when not streamed) with the vLLM backend's inputs:
+	// {"text_input": "...", "stream": true, "sampling_parameters": "{\"max_tokens\": N}"}.
+	ProtocolTritonGenerate Protocol = "triton-generate"
+	// ProtocolTritonTRT: the same endpoints with a TensorRT-LLM ensemble's
+	// inputs: {"text_input": "...", "max_tokens": N, "stream": true, "bad_words": "", "stop_words": ""}.
+	ProtocolTritonTRT Protocol = "triton-trt"
+)
+
+// Protocols lists the supported protocols.
+var Protocols = []Protocol{ProtocolOpenAIChat, ProtocolOpenAICompletions, ProtocolTritonGenerate, ProtocolTritonTRT}
+
+func (p Protocol) triton() bool { return p == ProtocolTritonGenerate || p == ProtocolTritonTRT }
+
+// SLO holds the run's service-level objectives. In DefaultSLO all are set.
+// A zero field in Options.SLO takes the default; a negative field disables
+// that objective.
+type SLO struct {
+	// Availability is the minimum fraction of requests that succeed:
+	// ok / (ok + failed + in flight at the end of a bounded run). Requests
+	// canceled by ctx (Ctrl+C) and client errors (the generator's own,
+	// kind "client") are not counted.
+	Availability float64
+	// IgnoreInFlightAtEnd leaves requests still running when a bounded
+	// run's drain period ends out of availability (by default they count
+	// as not successful: a server that never finishes them is not
+	// available).
+	IgnoreInFlightAtEnd bool
+	// TTFTP95 is the maximum p95 TTFT, measured from the intended send time.
+	TTFTP95 time.Duration
+	// ITLP95 is the maximum p95 inter-chunk gap.
+	ITLP95 time.Duration
+}
+
+// DefaultSLO returns availability >= 99.9%, p95 TTFT <= 2 s, p95 ITL <= 150 ms.
+func DefaultSLO() SLO {
+	return SLO{Availability: 0.999, TTFTP95: 2 * time.Second, ITLP95: 150 * time.Millisecond}
+}
+
+func (s SLO) withDefaults() SLO {
+	d := DefaultSLO()
+	if s.Availability == 0 {
+		s.Availability = d.Availability
+	}
+	if s.TTFTP95 == 0 {
+		s.TTFTP95 = d.TTFTP95
+	}
+	if s.ITLP95 == 0 {
+		s.ITLP95 = d.ITLP95
+	}
+	return s
+}
+
+// Options configure a run. Zero values take the defaults noted.
+type Options struct {
+	// Backend is a label for results and metrics ("vllm", "triton", "trt", "sim").
+	Backend string
+	// Model is the served model name. For OpenAI protocols an empty Model is
+	// discovered from GET {URL}/v1/models (the first model); Triton
+	// protocols need it (the Triton model name, e.g. "vllm_model", "ensemble").
+	Model string
+	// URL is the server's base URL, e.g. http://localhost:8000.
+	URL      string
+	Protocol Protocol // default openai-chat
+	// Stream requests a streamed response (SSE). Preset sets it; without
+	// streaming only E2E is meaningful.
+	Stream bool
+	// APIKey, when set, is sent as "Authorization: Bearer <key>".
+	APIKey string
+
+	// Concurrency is the number of workers of a closed loop (Rate == 0;
+	// 0 takes the default, 1), or the cap on in-flight requests of an open
+	// loop (Rate > 0; 0 = no cap). The command lines (load:*, cmd/loadgen)
+	// refuse 0 workers instead of running 1.
+	Concurrency int
+	// Rate > 0 makes an open loop with this many requests per second.
+	Rate float64
+	// Shape of the open-loop arrivals: "poisson" (default), "gamma", "constant".
+	Shape string
+	// Burstiness is the gamma shape parameter (default 1 = poisson).
+	Burstiness float64
+	// Seed of the arrival process (default 1).
+	Seed uint64
+
+	// Duration bounds the measured part of the run (after warm-up).
+	// Requests bounds the number of measured requests. With neither the
+	// run lasts until ctx is canceled. A bounded run that breaks an SLO
+	// returns an error wrapping ErrSLO.
+	Duration time.Duration
+	Requests int
+	// Warmup excludes requests whose intended send time falls within this
+	// long after the start (an open loop's warm-up arrivals that its cap
+	// still holds when the warm-up ends are not sent); WarmupRequests
+	// excludes the first N requests.
+	Warmup         time.Duration
+	WarmupRequests int
+
+	// MaxTokens per request (default 128); a dataset line's max_tokens overrides it.
+	MaxTokens int
+	// IgnoreEOS asks vLLM to generate exactly MaxTokens (ignore_eos).
+	IgnoreEOS bool
+	// TritonTokenCounts sends return_num_input_tokens and
+	// return_num_output_tokens (vLLM backend inputs, recent releases only),
+	// so output tokens come from the server instead of counted chunks.
+	TritonTokenCounts bool
+	// Prompts selects the prompts (default: the five DefaultPrompts).
+	Prompts PromptSource
+
+	SLO SLO
+	// Out is the results file (JSON); empty writes none. It is written
+	// also when the run is stopped by ctx.
+	Out string
+
+	// MetricsAddr, when set, serves the generator's /metrics there during
+	// the run (e.g. ":9400"). MetricsListener, when set, is used instead.
+	MetricsAddr     string
+	MetricsListener net.Listener
+	// Registry receives the metrics; default a private registry.
+	Registry *prometheus.Registry
+
+	// Status receives the live status line and, at the end, the summary
+	// table. On a terminal (IsTerminal) the line is redrawn in place every
+	// StatusInterval (default 1 s); otherwise a plain line is written
+	// every 5 s (or StatusInterval when set).
+	Status         io.Writer
+	IsTerminal     bool
+	StatusInterval time.Duration
+
+	// RequestTimeout bounds one request (0 = none); a request that runs
+	// past it fails with kind "timeout".
+	RequestTimeout time.Duration
+	// Per-request timeouts, measured on the wall clock from the send:
+	// TimeoutFirstByte until the response headers, TimeoutFirstToken until
+	// the first generated text (for a non-streamed request: the whole
+	// body); TimeoutStall is the longest gap between chunks of generated
+	// text, and from the last one to the end of the stream. A request past
+	// one fails with kind "timeout" ("stall" for the gap) and counts
+	// against availability. 0 takes the default (DefaultTimeoutFirstByte,
+	// DefaultTimeoutFirstToken, DefaultTimeoutStall); negative turns the
+	// timeout off.
+	TimeoutFirstByte  time.Duration
+	TimeoutFirstToken time.Duration
+	TimeoutStall      time.Duration
+	// MaxEventBytes bounds each buffer the server fills: one SSE line, one
+	// SSE event's data, one non-streamed response body (default
+	// DefaultMaxEventBytes). A response over it fails with kind
+	// "oversized"; the header block is bounded by MaxResponseHeaderBytes,
+	// the body of an error answer by 2 KB.
+	MaxEventBytes int
+	// DrainTimeout is how long a bounded run waits for in-flight requests
+	// after it stops sending (default 60 s); requests still running then
+	// are cut and counted as in_flight_at_end (see SLO.IgnoreInFlightAtEnd).
+	DrainTimeout time.Duration
+	// HTTPClient replaces the built-in client (tests, custom TLS).
+	HTTPClient *http.Client
+
+	// clock replaces time.Now on the request path (closed-loop tests only).
+	clock func() time.Time
+}
+
+// Preset returns Options for a named backend with streaming on:
+//
+//	vllm:   openai-chat at http://localhost:8000, model discovered
+//	triton: triton-generate (vLLM backend) at http://localhost:8000, model "vllm_model"
+//	trt:    triton-trt (TensorRT-LLM ensemble) at http://localhost:8000, model "ensemble"
+//	sim:    openai-chat at http://localhost:8000, model discovered
+func Preset(backend string, concurrency int) (Options, error) {
+	o := Options{Backend: backend, URL: "http://localhost:8000", Stream: true, Concurrency: concurrency,
+		MaxTokens: 128, SLO: DefaultSLO()}
+	switch backend {
+	case "vllm", "sim":
+		o.Protocol = ProtocolOpenAIChat
+	case "triton":
+		o.Protocol, o.Model = ProtocolTritonGenerate, "vllm_model"
+	case "trt":
+		o.Protocol, o.Model = ProtocolTritonTRT, "ensemble"
+	default:
+		return o, fmt.Errorf("load: unknown backend %q; expected vllm, triton, trt or sim", backend)
+	}
+	return o, nil
+}
+
+// ErrSLO is wrapped by the error of a bounded run that broke an SLO.
+var ErrSLO = errors.New("SLO broken")
+
+func (o *Options) validate() error {
+	if o.Protocol == "" {
+		o.Protocol = ProtocolOpenAIChat
+	}
+	known := false
+	for _, p := range Protocols {
+		known = known || p == o.Protocol
+	}
+	if !known {
+		return fmt.Errorf("load: protocol %q: expected one of openai-chat, openai-completions, triton-generate, triton-trt", o.Protocol)
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("load: URL %q: expected the server's base URL, e.g. http://localhost:8000", o.URL)
+	}
+	o.URL = strings.TrimRight(o.URL, "/")
+	if o.Protocol.triton() && o.Model == "" {
+		return fmt.Errorf("load: protocol %s needs Model (the Triton model name, e.g. vllm_model or ensemble)", o.Protocol)
+	}
+	switch {
+	case o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0):
+		return fmt.Errorf("load: rate %v: expected requests per second > 0, or 0 for a closed loop", o.Rate)
+	case o.Concurrency < 0:
+		return fmt.Errorf("load: concurrency %d: expected >= 0", o.Concurrency)
+	case o.Duration < 0 || o.Requests < 0 || o.Warmup < 0 || o.WarmupRequests < 0:
+		return errors.New("load: Duration, Requests, Warmup and WarmupRequests must not be negative")
+	case o.MaxTokens < 0:
+		return fmt.Errorf("load: max tokens %d: expected > 0", o.MaxTokens)
+	case o.MaxEventBytes < 0:
+		return fmt.Errorf("load: max event bytes %d: expected > 0 (0 takes the default, %d)", o.MaxEventBytes, DefaultMaxEventBytes)
+	case o.RequestTimeout < 0 || o.DrainTimeout < 0:
+		return errors.New("load: RequestTimeout and DrainTimeout must not be negative")
+	}
+	o.TimeoutFirstByte = effTimeout(o.TimeoutFirstByte, DefaultTimeoutFirstByte)
+	o.TimeoutFirstToken = effTimeout(o.TimeoutFirstToken, DefaultTimeoutFirstToken)
+	o.TimeoutStall = effTimeout(o.TimeoutStall, DefaultTimeoutStall)
+	if o.MaxEventBytes == 0 {
+		o.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if o.Rate == 0 && o.Concurrency == 0 {
+		o.Concurrency = 1
+	}
+	if o.Rate == 0 && o.Shape != "" {
+		return fmt.Errorf("load: shape %q needs a rate (Rate > 0)", o.Shape)
+	}
+	if o.MaxTokens == 0 {
+		o.MaxTokens = 128
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 60 * time.Second
+	}
+	if o.Backend == "" {
+		o.Backend = string(o.Protocol)
+	}
+	o.SLO = o.SLO.withDefaults()
+	return nil
+}
+
+// bounded reports whether the run has its own end.
+func (o *Options) bounded() bool { return o.Duration > 0 || o.Requests > 0 }

@@ -1,0 +1,194 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Run executes a load test. Canceling ctx (Ctrl+C) ends the run gracefully:
+// in-flight requests are canceled (kind "canceled", not failures), the
+// summary is printed, Out is written, and Run returns the result with a nil
+// error. A bounded run (Duration or Requests) that breaks an SLO returns
+// the result and an error wrapping ErrSLO; its requests still running
+// when the drain period ends are cut and counted as in_flight_at_end. Out
+// is checked writable before any request is sent. Run prints the live
+// status and the final summary table to Options.Status when it is set.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.Out != "" {
+		if err := CheckWritable(o.Out); err != nil {
+			return nil, err
+		}
+	}
+	prompts, err := LoadPrompts(ctx, o.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	client := o.HTTPClient
+	if client == nil {
+		conns := o.Concurrency
+		if o.Rate > 0 && conns == 0 {
+			conns = 1024
+		}
+		client = newHTTPClient(conns)
+		defer client.CloseIdleConnections()
+	}
+	if o.Model == "" {
+		if o.Model, err = discoverModel(ctx, client, o.URL, o.APIKey); err != nil {
+			return nil, err
+		}
+	}
+	specs, endpoint, err := buildBodies(&o, prompts)
+	if err != nil {
+		return nil, err
+	}
+
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	met, err := newMetrics(reg, o.Backend, o.Model)
+	if err != nil {
+		return nil, fmt.Errorf("load: register metrics: %w", err)
+	}
+	if o.MetricsListener != nil || o.MetricsAddr != "" {
+		ln := o.MetricsListener
+		if ln == nil {
+			if ln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+				return nil, fmt.Errorf("load: metrics address %q: %w (use host:port, e.g. :9400)", o.MetricsAddr, err)
+			}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+
+	header := http.Header{"Content-Type": {"application/json"}}
+	if o.Stream {
+		header.Set("Accept", "text/event-stream")
+	} else {
+		header.Set("Accept", "application/json")
+	}
+	if o.APIKey != "" {
+		header.Set("Authorization", "Bearer "+o.APIKey)
+	}
+
+	// A few shards keep recording contention low; each costs ~1.3 MB of
+	// histograms, so their number is capped.
+	nShards := runtime.GOMAXPROCS(0)
+	if o.Concurrency > 0 && o.Concurrency < nShards {
+		nShards = o.Concurrency
+	}
+	nShards = max(1, min(nShards, 8))
+	g := &gen{o: o, client: client, endpoint: endpoint, specs: specs, header: header, met: met,
+		stopCh: make(chan struct{}), causes: newCauses(&o)}
+	for range nShards {
+		g.shards = append(g.shards, &shard{stats: newStats()})
+	}
+	g.oaPool.New = func() any { r := stream.NewOpenAIReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
+	g.trPool.New = func() any { r := stream.NewTritonReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
+	g.gapPool.New = func() any { s := make([]int64, 0, 256); return &s }
+
+	hardCtx, cancelHard := context.WithCancel(ctx)
+	defer cancelHard()
+	g.hardCtx = hardCtx
+	g.start = time.Now()
+	if o.Warmup > 0 {
+		g.warmEnd = g.start.Add(o.Warmup)
+	}
+	started := time.Now()
+
+	var arr *Arrivals
+	if o.Rate > 0 {
+		if arr, err = NewArrivals(o.Shape, o.Rate, o.Burstiness, o.Seed); err != nil {
+			return nil, err
+		}
+	}
+
+	var statusWG sync.WaitGroup
+	statusDone := make(chan struct{})
+	if o.Status != nil {
+		statusWG.Add(1)
+		go func() { defer statusWG.Done(); g.statusLoop(statusDone) }()
+	}
+
+	var wg sync.WaitGroup
+	if o.Rate > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.openLoop(arr, &wg) }()
+	} else {
+		for w := 0; w < o.Concurrency; w++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); g.worker(w) }()
+		}
+	}
+
+	// Wait for the stop (bound reached or ctx canceled), then drain.
+	select {
+	case <-g.stopCh:
+	case <-ctx.Done():
+		g.stop("canceled")
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	if ctx.Err() != nil {
+		cancelHard()
+	} else {
+		t := time.NewTimer(o.DrainTimeout)
+		select {
+		case <-allDone:
+		case <-t.C:
+			g.mu.Lock()
+			g.stopReason += "+drain_timeout"
+			g.mu.Unlock()
+			g.cutAtEnd.Store(true)
+		case <-ctx.Done():
+			g.mu.Lock()
+			g.stopReason = "canceled"
+			g.mu.Unlock()
+		}
+		t.Stop()
+		cancelHard()
+	}
+	<-allDone
+	g.mu.Lock()
+	if g.deadlineT != nil {
+		g.deadlineT.Stop()
+	}
+	reason := g.stopReason
+	g.mu.Unlock()
+	close(statusDone)
+	statusWG.Wait()
+
+	res := g.result(started, reason)
+	if o.Status != nil {
+		res.PrintSummary(o.Status)
+	}
+	if o.Out != "" {
+		if err := WriteResult(o.Out, res); err != nil {
+			return res, err
+		}
+		if o.Status != nil {
+			fmt.Fprintf(o.Status, "results written to %s\n", o.Out)
+		}
+	}
+	if o.bounded() && reason != "canceled" {
+		if err := res.SLOError(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
