@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 // Kind is the form a key's value must take.
@@ -53,7 +55,7 @@ var Keys = []Key{
 	{Name: "GPU_MEMORY_UTILIZATION", Kind: Fraction},
 	{Name: "DTYPE", Kind: Choice, Choices: []string{"auto", "float16", "bfloat16", "half", "float32"}},
 	{Name: "HF_TOKEN", Kind: Secret},
-	{Name: "SIM_PERSONALITY", Kind: Choice, Choices: []string{"vllm", "triton-vllm", "triton-trt"}},
+	{Name: backend.KeyPersonality, Kind: Choice, Choices: personalities()},
 	{Name: "API_PORT", Kind: Port},
 	{Name: "GRPC_PORT", Kind: Port},
 	{Name: "METRICS_PORT", Kind: Port},
@@ -62,6 +64,15 @@ var Keys = []Key{
 	{Name: "DCGM_PORT", Kind: Port},
 	{Name: "GRAFANA_ADMIN_USER", Kind: String},
 	{Name: "GRAFANA_ADMIN_PASSWORD", Kind: Password},
+}
+
+// personalities are the SIM_PERSONALITY choices: the backend table's.
+func personalities() []string {
+	c := make([]string, len(backend.Personalities))
+	for i, p := range backend.Personalities {
+		c[i] = string(p)
+	}
+	return c
 }
 
 // Lookup returns the schema entry for name.
