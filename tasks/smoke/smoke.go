@@ -17,15 +17,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	neturl "net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 )
 
@@ -470,13 +469,18 @@ func containsFamily(page []byte, family string) bool {
 
 // MetricsURLFor is the metrics page of a Triton server whose API is at
 // apiURL: the same scheme and host, on port (Triton's --metrics-port,
-// METRICS_PORT in deploy/.env).
+// METRICS_PORT in deploy/.env), as backend.MetricsURL builds it.
 func MetricsURLFor(apiURL, port string) (string, error) {
-	u, err := neturl.Parse(strings.TrimRight(apiURL, "/"))
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("smoke: URL %q: expected http://HOST:PORT", apiURL)
+	triton, err := backend.Lookup(string(backend.Triton))
+	if err != nil {
+		return "", err
 	}
-	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port) + "/metrics", nil
+	return triton.MetricsURL(func(key string) string {
+		if key == backend.KeyMetricsPort {
+			return port
+		}
+		return ""
+	}, apiURL)
 }
 
 // upHint says how to start the server that did not answer.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/bench"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
@@ -42,25 +42,18 @@ const (
 	benchMaxRate        = 16
 )
 
-// MetricsURLFor is where a backend's server metrics are: vLLM's API port
-// (/metrics), Triton's METRICS_PORT. apiURL overrides the host (a -url).
-func MetricsURLFor(backend string, cfg *env.Config, apiURL string) (string, error) {
-	kind := backend
-	if backend == "sim" {
-		kind = map[string]string{"vllm": "vllm", "triton-vllm": "triton", "triton-trt": "trt"}[cfg.Get("SIM_PERSONALITY")]
+// MetricsURLFor is where a backend's server metrics are, from the backend
+// table: vLLM's API port (/metrics), Triton's METRICS_PORT; the simulator's
+// as the server its SIM_PERSONALITY imitates. apiURL gives the host (a -url).
+func MetricsURLFor(name string, cfg *env.Config, apiURL string) (string, error) {
+	b, err := backend.Lookup(name)
+	if err != nil {
+		return "", err
 	}
-	if kind == "vllm" {
-		return strings.TrimRight(apiURL, "/") + "/metrics", nil
+	if b, err = b.Speaks(cfg.Get); err != nil {
+		return "", err
 	}
-	u, err := url.Parse(apiURL)
-	if err != nil || u.Hostname() == "" {
-		return "", fmt.Errorf("server URL %q: expected http://host:port", apiURL)
-	}
-	port := cfg.Get("METRICS_PORT")
-	if port == "" {
-		return "", fmt.Errorf("deploy/.env: METRICS_PORT is empty (Triton's metrics port, e.g. 8002); or give -scrape=URL")
-	}
-	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port) + "/metrics", nil
+	return b.MetricsURL(cfg.Get, apiURL)
 }
 
 // Bench sweeps the load on a backend and writes bench.json and

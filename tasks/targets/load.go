@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
@@ -17,57 +18,31 @@ import (
 
 // settings returns the validated deploy/.env, or env.example's defaults
 // when there is no .env yet (targets that only talk to a server).
-func settings() (*env.Config, error) {
-	cfg, err := env.Load(".")
-	if err == nil {
-		return cfg, nil
-	}
-	if _, statErr := os.Stat(env.DotEnvPath); os.IsNotExist(statErr) {
-		ex, exErr := env.ReadFile(env.ExamplePath)
-		if exErr != nil {
-			return nil, err
-		}
-		values := ex.Map()
-		for k := range values {
-			if v, ok := os.LookupEnv(k); ok {
-				values[k] = v // the environment overrides, as with .env
-			}
-		}
-		return env.NewConfig(env.ExamplePath, values), nil
-	}
-	return nil, err
-}
+func settings() (*env.Config, error) { return env.Settings(".") }
 
 // Endpoint is where a backend's API is and how to talk to it.
 type Endpoint struct {
-	Backend  string // vllm, triton, trt, sim
+	Backend  string // vllm, triton, trt, sim: a backend.Name
 	URL      string
 	Protocol load.Protocol
 	Model    string // "" for OpenAI: discovered from /v1/models
 }
 
-// EndpointFor derives a backend's endpoint from .env: the API port on the
-// bind address, the Triton model names, the simulator's personality.
-func EndpointFor(backend string, cfg *env.Config) (Endpoint, error) {
-	host := cfg.Get("BIND_ADDRESS")
-	if host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+// EndpointFor derives a backend's endpoint from .env through the backend
+// table: the API port on the bind address, the Triton model names, the
+// simulator's personality.
+func EndpointFor(name string, cfg *env.Config) (Endpoint, error) {
+	e := Endpoint{Backend: name}
+	b, err := backend.Lookup(name)
+	if err != nil {
+		return e, err
 	}
-	e := Endpoint{Backend: backend, URL: "http://" + net.JoinHostPort(host, cfg.Get("API_PORT"))}
-	kind := backend
-	if backend == "sim" {
-		kind = map[string]string{"vllm": "vllm", "triton-vllm": "triton", "triton-trt": "trt"}[cfg.Get("SIM_PERSONALITY")]
+	e.URL = b.APIURL(cfg.Get)
+	s, err := b.Speaks(cfg.Get)
+	if err != nil {
+		return e, err
 	}
-	switch kind {
-	case "vllm":
-		e.Protocol = load.ProtocolOpenAIChat
-	case "triton":
-		e.Protocol, e.Model = load.ProtocolTritonGenerate, cfg.Get("SERVED_MODEL_NAME")
-	case "trt":
-		e.Protocol, e.Model = load.ProtocolTritonTRT, "ensemble"
-	default:
-		return e, fmt.Errorf("unknown backend %q (SIM_PERSONALITY %q)", backend, cfg.Get("SIM_PERSONALITY"))
-	}
+	e.Protocol, e.Model = load.Protocol(s.Protocol), s.ModelName(cfg.Get)
 	return e, nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/smoke"
 )
 
@@ -16,38 +16,39 @@ import (
 // FAIL line per step, or with -json one JSON object; any failure fails the
 // target. The endpoint comes from deploy/.env (EndpointFor) unless -url is
 // given.
-func Smoke(ctx context.Context, backend string, jsonOut *bool, urlFlag *string) error {
+func Smoke(ctx context.Context, name string, jsonOut *bool, urlFlag *string) error {
 	cfg, err := settings()
 	if err != nil {
 		return err
 	}
-	ep, err := EndpointFor(backend, cfg)
+	ep, err := EndpointFor(name, cfg)
 	if err != nil {
 		return err
 	}
-	o := smoke.Options{Backend: backend, URL: ep.URL, Protocol: ep.Protocol, Model: ep.Model}
-	if o.Protocol == load.ProtocolOpenAIChat || o.Protocol == load.ProtocolOpenAICompletions {
+	o := smoke.Options{Backend: name, URL: ep.URL, Protocol: ep.Protocol, Model: ep.Model}
+	triton := backend.Protocol(o.Protocol).Triton()
+	if !triton {
 		// vLLM serves the model under --served-model-name.
-		o.Model = cfg.Get("SERVED_MODEL_NAME")
+		o.Model = cfg.Get(backend.KeyServedModel)
 	}
 	if u := str(urlFlag); u != "" {
 		if o.URL, err = smokeURL(u); err != nil {
 			return err
 		}
-		if o.Protocol == load.ProtocolOpenAIChat || o.Protocol == load.ProtocolOpenAICompletions {
+		if !triton {
 			o.Model = "" // another server: take the model it lists
 		}
 	}
-	if o.Protocol == load.ProtocolTritonGenerate || o.Protocol == load.ProtocolTritonTRT {
-		if o.MetricsURL, err = smoke.MetricsURLFor(o.URL, cfg.Get("METRICS_PORT")); err != nil {
+	if triton {
+		if o.MetricsURL, err = MetricsURLFor(name, cfg, o.URL); err != nil {
 			return err
 		}
 	}
 	asJSON := Flag(jsonOut)
 	if !asJSON {
-		what := backend
-		if backend == "sim" {
-			what = "sim (" + cfg.Get("SIM_PERSONALITY") + ")"
+		what := name
+		if name == string(backend.Sim) {
+			what = name + " (" + cfg.Get(backend.KeyPersonality) + ")"
 		}
 		fmt.Printf("smoke: %s at %s (%s)\n", what, o.URL, o.Protocol)
 		o.OnStep = func(s smoke.Step) { fmt.Println(smoke.FormatStep(s)) }
