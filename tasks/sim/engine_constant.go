@@ -1,0 +1,130 @@
+package sim
+
+import (
+	"container/heap"
+	"context"
+	"time"
+)
+
+// Constant-latency mode: every request gets TTFT then one token per ITL, no
+// batching effects. One goroutine (runConstant) pops due tokens from a heap.
+
+// constHeap orders the running requests by when their next token is due.
+type constHeap []*request
+
+func (h constHeap) Len() int           { return len(h) }
+func (h constHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h constHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *constHeap) Push(x any) {
+	r := x.(*request)
+	r.heapIdx = len(*h)
+	*h = append(*h, r)
+}
+func (h *constHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.heapIdx = -1
+	return r
+}
+
+// constAdvance admits new requests and produces every token due by now.
+func (e *engine) constAdvance(now time.Time) {
+	e.rep.reset()
+	for _, r := range e.drainIncoming() {
+		r.scheduled = true
+		r.scheduledAt = r.arrival
+		r.running = true
+		r.due = r.arrival.Add(e.cfg.ConstantTTFT)
+		heap.Push(&e.cheap, r)
+		e.constBlocks(r)
+	}
+	if e.abortReq.Swap(0) > 0 {
+		for i := 0; i < len(e.cheap); {
+			r := e.cheap[i]
+			if r.aborted.Load() {
+				heap.Remove(&e.cheap, i)
+				e.usedBlocks -= r.blocksCounted
+				r.running = false
+				e.finishAbort(r, now)
+				continue
+			}
+			i++
+		}
+	}
+	for len(e.cheap) > 0 && !e.cheap[0].due.After(now) {
+		r := e.cheap[0]
+		t := r.due
+		r.generated++
+		e.rep.genTokens++
+		if r.firstTokenAt.IsZero() {
+			r.firstTokenAt = t
+			e.rep.ttfts = append(e.rep.ttfts, t.Sub(r.arrival).Seconds())
+			e.rep.promptTokens += r.spec.prompt.tokens
+			e.rep.firstTokens = append(e.rep.firstTokens, r)
+		} else {
+			e.rep.itls = append(e.rep.itls, t.Sub(r.lastTokenAt).Seconds())
+		}
+		r.lastTokenAt = t
+		e.constBlocks(r)
+		if reason := e.finishCheck(r); reason != "" {
+			heap.Pop(&e.cheap)
+			e.usedBlocks -= r.blocksCounted
+			r.running = false
+			r.finished = true
+			r.finishReason = reason
+			r.finishedAt = t
+			e.rep.finished = append(e.rep.finished, r)
+			r.publish(true, reason)
+			continue
+		}
+		r.due = t.Add(e.cfg.ConstantITL)
+		if r.stallAt > 0 && !r.stalled && r.generated >= r.stallAt {
+			r.stalled = true
+			r.due = r.due.Add(e.cfg.Stall)
+		}
+		heap.Fix(&e.cheap, 0)
+		r.publish(false, "")
+	}
+	e.rep.iterTokens = e.rep.promptTokens + e.rep.genTokens
+	e.rep.iteration = e.rep.genTokens > 0
+	e.rep.ctxRequests = len(e.rep.firstTokens)
+	e.rep.genRequests = len(e.cheap)
+	e.publishSnapshot()
+	e.rep.end = now
+	e.fillGauges()
+	if len(e.rep.finished)+len(e.rep.aborted)+len(e.rep.ttfts)+len(e.rep.itls) > 0 {
+		for _, rec := range e.recorders {
+			rec.record(&e.rep)
+		}
+	}
+}
+
+func (e *engine) constBlocks(r *request) {
+	b := e.blocksFor(r.spec.prompt.tokens + r.generated)
+	e.usedBlocks += b - r.blocksCounted
+	r.blocksCounted = b
+}
+
+func (e *engine) runConstant(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for ctx.Err() == nil {
+		now := e.now()
+		if len(e.cheap) > 0 && !e.lastWake.IsZero() {
+			e.busy.add(now, now.Sub(e.lastWake))
+		}
+		e.lastWake = now
+		e.constAdvance(now)
+		var due time.Time
+		if len(e.cheap) > 0 {
+			due = e.cheap[0].due
+		}
+		e.sleep(ctx, timer, due)
+	}
+}
