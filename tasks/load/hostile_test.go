@@ -27,7 +27,7 @@ var hostileProtos = []Protocol{ProtocolOpenAIChat, ProtocolTritonGenerate}
 // goodReply writes a complete two-token response in the protocol.
 func goodReply(w http.ResponseWriter, p Protocol) {
 	w.Header().Set("Content-Type", "text/event-stream")
-	if p.triton() {
+	if p.Triton() {
 		io.WriteString(w, "data: "+tritonChunk("vllm_model", "a")+"\n\ndata: "+tritonChunk("vllm_model", "b")+"\n\n")
 		return
 	}
@@ -37,7 +37,7 @@ func goodReply(w http.ResponseWriter, p Protocol) {
 // oneToken writes the headers and one token, flushed.
 func oneToken(w http.ResponseWriter, p Protocol) {
 	w.Header().Set("Content-Type", "text/event-stream")
-	if p.triton() {
+	if p.Triton() {
 		io.WriteString(w, "data: "+tritonChunk("vllm_model", "a")+"\n\n")
 	} else {
 		io.WriteString(w, "data: "+chatChunk("a")+"\n\n")

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -11,31 +12,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Protocol selects the wire protocol.
-type Protocol string
+// Protocol selects the wire protocol: backend.Protocol, so that load,
+// smoke and the backend table speak one vocabulary.
+type Protocol = backend.Protocol
 
-// Protocols.
+// Protocols (see backend.Protocol for the endpoints and bodies of each).
 const (
-	// ProtocolOpenAIChat: POST {URL}/v1/chat/completions.
-	ProtocolOpenAIChat Protocol = "openai-chat"
-	// ProtocolOpenAICompletions: POST {URL}/v1/completions.
-	ProtocolOpenAICompletions Protocol = "openai-completions"
-	// ProtocolTritonGenerate: POST {URL}/v2/models/{model}/generate_stream
-	// (generate when not streamed) with the vLLM backend's inputs:
-	// {"text_input": "...", "stream": true, "sampling_parameters": "{\"max_tokens\": N}"}.
-	ProtocolTritonGenerate Protocol = "triton-generate"
-	// ProtocolTritonTRT: the same endpoints with a TensorRT-LLM ensemble's
-	// inputs: {"text_input": "...", "max_tokens": N, "stream": true, "bad_words": "", "stop_words": ""}.
-	ProtocolTritonTRT Protocol = "triton-trt"
+	ProtocolOpenAIChat        = backend.OpenAIChat
+	ProtocolOpenAICompletions = backend.OpenAICompletions
+	ProtocolTritonGenerate    = backend.TritonGenerate
+	ProtocolTritonTRT         = backend.TritonTRT
 )
 
 // Protocols lists the supported protocols.
-var Protocols = []Protocol{ProtocolOpenAIChat, ProtocolOpenAICompletions, ProtocolTritonGenerate, ProtocolTritonTRT}
+var Protocols = backend.Protocols
 
-func (p Protocol) triton() bool { return p == ProtocolTritonGenerate || p == ProtocolTritonTRT }
+// Defaults of the options a zero value leaves open; withDefaults applies
+// them, once, at the start of Run. (The timeouts and MaxEventBytes have
+// theirs in guard.go, the SLOs in DefaultSLO.)
+const (
+	// DefaultURL is Preset's server: the pack's API port on this machine.
+	DefaultURL = "http://localhost:8000"
+	// DefaultProtocol is the protocol of an Options without one.
+	DefaultProtocol = ProtocolOpenAIChat
+	// DefaultConcurrency is the number of workers of a closed loop.
+	DefaultConcurrency = 1
+	// DefaultShape is the arrival process of an open loop.
+	DefaultShape = ShapePoisson
+	// DefaultMaxTokens is the output token budget of a request.
+	DefaultMaxTokens = 128
+	// DefaultSeed seeds the arrival process.
+	DefaultSeed = 1
+	// DefaultDrainTimeout is how long a bounded run waits for the
+	// requests in flight when it stops sending.
+	DefaultDrainTimeout = 60 * time.Second
+)
 
 // SLO holds the run's service-level objectives. In DefaultSLO all are set.
 // A zero field in Options.SLO takes the default; a negative field disables
@@ -183,48 +198,60 @@ type Options struct {
 	clock func() time.Time
 }
 
-// Preset returns Options for a named backend with streaming on:
+// Preset returns Options for a named backend of the backend table with
+// streaming on, at DefaultURL, with DefaultMaxTokens and DefaultSLO:
 //
-//	vllm:   openai-chat at http://localhost:8000, model discovered
-//	triton: triton-generate (vLLM backend) at http://localhost:8000, model "vllm_model"
-//	trt:    triton-trt (TensorRT-LLM ensemble) at http://localhost:8000, model "ensemble"
-//	sim:    openai-chat at http://localhost:8000, model discovered
-func Preset(backend string, concurrency int) (Options, error) {
-	o := Options{Backend: backend, URL: "http://localhost:8000", Stream: true, Concurrency: concurrency,
-		MaxTokens: 128, SLO: DefaultSLO()}
-	switch backend {
-	case "vllm", "sim":
-		o.Protocol = ProtocolOpenAIChat
-	case "triton":
-		o.Protocol, o.Model = ProtocolTritonGenerate, "vllm_model"
-	case "trt":
-		o.Protocol, o.Model = ProtocolTritonTRT, "ensemble"
-	default:
-		return o, fmt.Errorf("load: unknown backend %q; expected vllm, triton, trt or sim", backend)
+//	vllm:   openai-chat, model discovered
+//	triton: triton-generate (vLLM backend), model "vllm_model"
+//	trt:    triton-trt (TensorRT-LLM ensemble), model "ensemble"
+//	sim:    openai-chat (the simulator's default personality), model discovered
+func Preset(name string, concurrency int) (Options, error) {
+	o := Options{Backend: name, URL: DefaultURL, Stream: true, Concurrency: concurrency,
+		MaxTokens: DefaultMaxTokens, SLO: DefaultSLO()}
+	b, err := backend.Lookup(name)
+	if err != nil {
+		return o, fmt.Errorf("load: %w", err)
 	}
+	o.Protocol, o.Model = cmp.Or(b.Protocol, DefaultProtocol), b.Model
 	return o, nil
 }
 
 // ErrSLO is wrapped by the error of a bounded run that broke an SLO.
 var ErrSLO = errors.New("SLO broken")
 
+// withDefaults fills in what the zero values leave open (the defaults
+// above and those of guard.go) and resolves the timeouts' convention (a
+// negative timeout is off, stored as 0). It is not idempotent for the
+// timeouts, so Run applies it once, before validate.
+func (o *Options) withDefaults() {
+	o.Protocol = cmp.Or(o.Protocol, DefaultProtocol)
+	o.URL = strings.TrimRight(o.URL, "/")
+	o.TimeoutFirstByte = effTimeout(o.TimeoutFirstByte, DefaultTimeoutFirstByte)
+	o.TimeoutFirstToken = effTimeout(o.TimeoutFirstToken, DefaultTimeoutFirstToken)
+	o.TimeoutStall = effTimeout(o.TimeoutStall, DefaultTimeoutStall)
+	o.MaxEventBytes = cmp.Or(o.MaxEventBytes, DefaultMaxEventBytes)
+	if o.Rate == 0 {
+		o.Concurrency = cmp.Or(o.Concurrency, DefaultConcurrency)
+	} else {
+		o.Shape = o.ShapeName()
+	}
+	o.MaxTokens = cmp.Or(o.MaxTokens, DefaultMaxTokens)
+	o.Seed = cmp.Or(o.Seed, DefaultSeed)
+	o.DrainTimeout = cmp.Or(o.DrainTimeout, DefaultDrainTimeout)
+	o.Backend = cmp.Or(o.Backend, string(o.Protocol))
+	o.SLO = o.SLO.withDefaults()
+}
+
+// validate checks the options after withDefaults.
 func (o *Options) validate() error {
-	if o.Protocol == "" {
-		o.Protocol = ProtocolOpenAIChat
-	}
-	known := false
-	for _, p := range Protocols {
-		known = known || p == o.Protocol
-	}
-	if !known {
-		return fmt.Errorf("load: protocol %q: expected one of openai-chat, openai-completions, triton-generate, triton-trt", o.Protocol)
+	if _, err := backend.ParseProtocol(string(o.Protocol)); err != nil {
+		return fmt.Errorf("load: %w", err)
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("load: URL %q: expected the server's base URL, e.g. http://localhost:8000", o.URL)
 	}
-	o.URL = strings.TrimRight(o.URL, "/")
-	if o.Protocol.triton() && o.Model == "" {
+	if o.Protocol.Triton() && o.Model == "" {
 		return fmt.Errorf("load: protocol %s needs Model (the Triton model name, e.g. vllm_model or ensemble)", o.Protocol)
 	}
 	switch {
@@ -240,33 +267,19 @@ func (o *Options) validate() error {
 		return fmt.Errorf("load: max event bytes %d: expected > 0 (0 takes the default, %d)", o.MaxEventBytes, DefaultMaxEventBytes)
 	case o.RequestTimeout < 0 || o.DrainTimeout < 0:
 		return errors.New("load: RequestTimeout and DrainTimeout must not be negative")
-	}
-	o.TimeoutFirstByte = effTimeout(o.TimeoutFirstByte, DefaultTimeoutFirstByte)
-	o.TimeoutFirstToken = effTimeout(o.TimeoutFirstToken, DefaultTimeoutFirstToken)
-	o.TimeoutStall = effTimeout(o.TimeoutStall, DefaultTimeoutStall)
-	if o.MaxEventBytes == 0 {
-		o.MaxEventBytes = DefaultMaxEventBytes
-	}
-	if o.Rate == 0 && o.Concurrency == 0 {
-		o.Concurrency = 1
-	}
-	if o.Rate == 0 && o.Shape != "" {
+	case o.Rate == 0 && o.Shape != "":
 		return fmt.Errorf("load: shape %q needs a rate (Rate > 0)", o.Shape)
 	}
-	if o.MaxTokens == 0 {
-		o.MaxTokens = 128
-	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
-	if o.DrainTimeout == 0 {
-		o.DrainTimeout = 60 * time.Second
-	}
-	if o.Backend == "" {
-		o.Backend = string(o.Protocol)
-	}
-	o.SLO = o.SLO.withDefaults()
 	return nil
+}
+
+// ShapeName is the arrival process the options run: "closed-loop" without
+// a rate, else Shape or DefaultShape.
+func (o *Options) ShapeName() string {
+	if o.Rate == 0 {
+		return ShapeClosedLoop
+	}
+	return cmp.Or(o.Shape, DefaultShape)
 }
 
 // bounded reports whether the run has its own end.

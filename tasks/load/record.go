@@ -116,6 +116,17 @@ const (
 
 var tokenSources = [numTokenSources]string{SourceUsage, SourceChunks, SourceWords}
 
+// tokenSource says where one request's output token count came from (an
+// index into tokenSources).
+type tokenSource int
+
+// The token sources of one request.
+const (
+	fromUsage  tokenSource = iota // SourceUsage
+	fromChunks                    // SourceChunks
+	fromWords                     // SourceWords
+)
+
 // reqRecord is the outcome of one request.
 type reqRecord struct {
 	warm     bool
@@ -129,7 +140,7 @@ type reqRecord struct {
 	streamed bool
 
 	outTokens    int
-	outSource    int // index into tokenSources
+	outSource    tokenSource
 	promptTokens int
 	promptUsage  bool
 }

@@ -127,7 +127,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		return
 	}
 	var rd stream.Reader
-	if g.o.Protocol.triton() {
+	if g.o.Protocol.Triton() {
 		tr := g.trPool.Get().(*stream.TritonReader)
 		tr.Reset(resp.Body)
 		defer g.trPool.Put(tr)
@@ -191,9 +191,9 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		g.fail(r, ErrEmptyOutput, "the stream ended without generated text")
 		return
 	}
-	r.outTokens, r.outSource = chunks, 1
+	r.outTokens, r.outSource = chunks, fromChunks
 	if haveUsage && usage.CompletionTokens > 0 {
-		r.outTokens, r.outSource = usage.CompletionTokens, 0
+		r.outTokens, r.outSource = usage.CompletionTokens, fromUsage
 	}
 	if haveUsage && usage.PromptTokens > 0 {
 		r.promptTokens, r.promptUsage = usage.PromptTokens, true
@@ -215,7 +215,7 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, promp
 		return
 	}
 	var ev stream.Event
-	if g.o.Protocol.triton() {
+	if g.o.Protocol.Triton() {
 		ev = stream.ParseTritonResponse(b)
 		// Triton's vLLM backend puts the prompt before the output of a
 		// non-streamed request (exclude_input_in_output defaults to false):
@@ -233,12 +233,12 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, promp
 		return
 	}
 	r.first = r.end
-	r.outTokens, r.outSource = approxTokens(ev.Text), 2
+	r.outTokens, r.outSource = approxTokens(ev.Text), fromWords
 	if r.outTokens == 0 {
 		r.outTokens = 1
 	}
 	if ev.Usage != nil && ev.Usage.CompletionTokens > 0 {
-		r.outTokens, r.outSource = ev.Usage.CompletionTokens, 0
+		r.outTokens, r.outSource = ev.Usage.CompletionTokens, fromUsage
 	}
 	if ev.Usage != nil && ev.Usage.PromptTokens > 0 {
 		r.promptTokens, r.promptUsage = ev.Usage.PromptTokens, true

@@ -176,13 +176,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 	s = newStats()
 	g.snapshot(&s)
 	o := &g.o
-	shape := "closed-loop"
-	if o.Rate > 0 {
-		shape = o.Shape
-		if shape == "" {
-			shape = ShapePoisson
-		}
-	}
+	shape := o.ShapeName()
 	r := &Result{
 		Schema:    "loadgen/v1",
 		Backend:   o.Backend,

@@ -23,6 +23,7 @@ import (
 // is checked writable before any request is sent. Run prints the live
 // status and the final summary table to Options.Status when it is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	select {
 	case <-g.stopCh:
 	case <-ctx.Done():
-		g.stop("canceled")
+		g.stop(stopCanceled)
 	}
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
@@ -152,12 +153,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case <-allDone:
 		case <-t.C:
 			g.mu.Lock()
-			g.stopReason += "+drain_timeout"
+			g.stopReason += stopDrainTimeout
 			g.mu.Unlock()
 			g.cutAtEnd.Store(true)
 		case <-ctx.Done():
 			g.mu.Lock()
-			g.stopReason = "canceled"
+			g.stopReason = stopCanceled
 			g.mu.Unlock()
 		}
 		t.Stop()
@@ -185,7 +186,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			fmt.Fprintf(o.Status, "results written to %s\n", o.Out)
 		}
 	}
-	if o.bounded() && reason != "canceled" {
+	if o.bounded() && reason != stopCanceled {
 		if err := res.SLOError(); err != nil {
 			return res, err
 		}

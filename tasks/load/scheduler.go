@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// Why a run stopped (Result.StoppedBy); a bounded run whose drain period
+// ended with requests in flight appends stopDrainTimeout.
+const (
+	stopDuration     = "duration"
+	stopRequests     = "requests"
+	stopCanceled     = "canceled"
+	stopDrainTimeout = "+drain_timeout"
+)
+
 // gen is one run's state.
 type gen struct {
 	o        Options
@@ -77,11 +86,11 @@ func (g *gen) take(intended time.Time) (idx int64, warm, ok bool) {
 		return 0, false, false
 	}
 	if g.hardCtx.Err() != nil {
-		g.stopLocked("canceled")
+		g.stopLocked(stopCanceled)
 		return 0, false, false
 	}
 	if !g.deadline.IsZero() && !intended.Before(g.deadline) {
-		g.stopLocked("duration")
+		g.stopLocked(stopDuration)
 		return 0, false, false
 	}
 	idx = g.issued
@@ -92,12 +101,12 @@ func (g *gen) take(intended time.Time) (idx int64, warm, ok bool) {
 			g.measureStart = intended
 			if g.o.Duration > 0 {
 				g.deadline = intended.Add(g.o.Duration)
-				g.deadlineT = time.AfterFunc(time.Until(g.deadline), func() { g.stop("duration") })
+				g.deadlineT = time.AfterFunc(time.Until(g.deadline), func() { g.stop(stopDuration) })
 			}
 		}
 		g.measured++
 		if g.o.Requests > 0 && g.measured >= int64(g.o.Requests) {
-			g.stopLocked("requests")
+			g.stopLocked(stopRequests)
 		}
 	}
 	return idx, warm, true
@@ -194,7 +203,7 @@ func (g *gen) countNotSent(arr *Arrivals, next time.Time) {
 	g.mu.Lock()
 	deadline, reason := g.deadline, g.stopReason
 	g.mu.Unlock()
-	if deadline.IsZero() || reason != "duration" {
+	if deadline.IsZero() || reason != stopDuration {
 		return
 	}
 	for n := int64(0); next.Before(deadline); n++ {

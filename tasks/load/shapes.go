@@ -12,6 +12,9 @@ const (
 	ShapePoisson  = "poisson"  // exponential gaps, mean 1/rate
 	ShapeGamma    = "gamma"    // gamma gaps: shape = burstiness, scale = 1/(rate*burstiness)
 	ShapeConstant = "constant" // fixed gap 1/rate
+
+	// ShapeClosedLoop is what results call a run without a rate.
+	ShapeClosedLoop = "closed-loop"
 )
 
 // Arrivals produces the gaps between successive request arrivals of an open
@@ -23,7 +26,7 @@ type Arrivals struct {
 	rng   *rand.Rand
 }
 
-// NewArrivals returns an arrival process. shape "" means poisson.
+// NewArrivals returns an arrival process. shape "" means DefaultShape.
 // burstiness is used by "gamma" only (default 1, which equals poisson;
 // below 1 is burstier, above 1 more even); this is the vLLM
 // `--burstiness` convention.
@@ -32,7 +35,7 @@ func NewArrivals(shape string, rate, burstiness float64, seed uint64) (*Arrivals
 		return nil, fmt.Errorf("load shape: rate %v: expected a positive finite number of requests per second", rate)
 	}
 	if shape == "" {
-		shape = ShapePoisson
+		shape = DefaultShape
 	}
 	a := &Arrivals{shape: shape, rate: rate, rng: rand.New(rand.NewPCG(seed, 0x61727269766c))}
 	switch shape {

@@ -93,14 +93,12 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	if err != nil {
 		return err
 	}
-	o, err := load.Preset(backend, concurrency)
-	if err != nil {
-		return err
-	}
 	if err := checkConcurrency(backend, concurrency, f.Rate); err != nil {
 		return err
 	}
-	o.URL, o.Protocol, o.Model = ep.URL, ep.Protocol, ep.Model
+	// The flags as given; Run applies package load's defaults to the rest.
+	o := load.Options{Backend: backend, URL: ep.URL, Protocol: ep.Protocol, Model: ep.Model,
+		Stream: !Flag(f.NoStream), Concurrency: concurrency, Shape: str(f.Shape)}
 	if f.URL != nil {
 		o.URL = *f.URL
 	}
@@ -112,18 +110,10 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	}
 	if f.Rate != nil {
 		o.Rate = *f.Rate
-		if concurrency <= 0 {
-			o.Concurrency = 0
-		}
-	}
-	o.Shape = str(f.Shape)
-	if o.Rate > 0 && o.Shape == "" {
-		o.Shape = "poisson"
 	}
 	if f.MaxTokens != nil {
 		o.MaxTokens = *f.MaxTokens
 	}
-	o.Stream = !Flag(f.NoStream)
 	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), SyntheticTokens: intv(f.Synthetic)}
 	for _, t := range []struct {
 		name string
@@ -181,7 +171,7 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	}
 	shape := fmt.Sprintf("%d concurrent workers", o.Concurrency)
 	if o.Rate > 0 {
-		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.Shape)
+		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.ShapeName())
 		if o.Concurrency > 0 {
 			shape += fmt.Sprintf(", at most %d in flight", o.Concurrency)
 		}
