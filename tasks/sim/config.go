@@ -22,20 +22,41 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
-// Personalities.
+// Personalities: the backend table's (backend.Personality), as the
+// strings Config.Personality holds.
 const (
-	PersonalityVLLM       = "vllm"
-	PersonalityTritonVLLM = "triton-vllm"
-	PersonalityTritonTRT  = "triton-trt"
+	PersonalityVLLM       = string(backend.PersonalityVLLM)
+	PersonalityTritonVLLM = string(backend.PersonalityTritonVLLM)
+	PersonalityTritonTRT  = string(backend.PersonalityTritonTRT)
 )
 
-// Personalities lists the valid values of Config.Personality.
-var Personalities = []string{PersonalityVLLM, PersonalityTritonVLLM, PersonalityTritonTRT}
+// Personalities lists the valid values of Config.Personality, in the
+// backend table's order.
+var Personalities = personalities()
+
+func personalities() []string {
+	p := make([]string, len(backend.Personalities))
+	for i, v := range backend.Personalities {
+		p[i] = string(v)
+	}
+	return p
+}
+
+// orList joins xs as "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
 
 // Config is everything the simulator can be told. Every field has a flag
 // (RegisterFlags) and an environment variable SIM_<FLAG NAME> with dashes
@@ -153,12 +174,12 @@ func DefaultConfig(personality string) Config {
 // RegisterFlags defines one flag per field, bound to c (its current values
 // are the defaults).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Personality, "personality", c.Personality, "server to imitate: vllm, triton-vllm or triton-trt")
+	fs.StringVar(&c.Personality, "personality", c.Personality, "server to imitate: "+orList(Personalities))
 	fs.StringVar(&c.Addr, "addr", c.Addr, "API listen address (host:port)")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "metrics listen address; empty: vllm serves /metrics on -addr only, Triton uses 127.0.0.1:8002")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "metrics listen address; empty: "+PersonalityVLLM+" serves /metrics on -addr only, Triton uses "+defaultTritonMetricsAddr)
 	fs.StringVar(&c.DCGMAddr, "dcgm-addr", c.DCGMAddr, "dcgm-exporter look-alike listen address (e.g. :9400); empty: off")
-	fs.StringVar(&c.Model, "model", c.Model, "model path (vllm: the root shown in /v1/models)")
-	fs.StringVar(&c.ServedModelName, "served-model-name", c.ServedModelName, "model name clients use (vllm) / Triton model name (triton-vllm)")
+	fs.StringVar(&c.Model, "model", c.Model, "model path ("+PersonalityVLLM+": the root shown in /v1/models)")
+	fs.StringVar(&c.ServedModelName, "served-model-name", c.ServedModelName, "model name clients use ("+PersonalityVLLM+") / Triton model name ("+PersonalityTritonVLLM+")")
 	fs.StringVar(&c.VLLMVersion, "vllm-version", c.VLLMVersion, "version reported by /version")
 	fs.StringVar(&c.TritonVersion, "triton-version", c.TritonVersion, "version reported by Triton's /v2")
 	fs.IntVar(&c.MaxModelLen, "max-model-len", c.MaxModelLen, "maximum prompt + output tokens per request")
@@ -191,7 +212,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.HangRate, "hang-rate", c.HangRate, "fraction (0-1) of generation requests accepted and never answered, no headers, until the client leaves (evenly spaced: 0.04 hangs the 25th, 50th, ...)")
 	fs.DurationVar(&c.Stall, "stall", c.Stall, "length of a mid-stream pause")
 	fs.DurationVar(&c.StartupDelay, "startup-delay", c.StartupDelay, "not ready for this long after start (/health 503, Triton ready false)")
-	fs.BoolVar(&c.TRTDecoupled, "trt-decoupled", c.TRTDecoupled, "triton-trt: models are decoupled (token streaming; /infer on tensorrt_llm refused as Triton does)")
+	fs.BoolVar(&c.TRTDecoupled, "trt-decoupled", c.TRTDecoupled, PersonalityTritonTRT+": models are decoupled (token streaming; /infer on tensorrt_llm refused as Triton does)")
 	fs.BoolVar(&c.TritonHistLatencies, "triton-histogram-latencies", c.TritonHistLatencies, "triton: export nv_inference_first_response_histogram_ms (decoupled models)")
 	fs.StringVar(&c.GPUName, "gpu-name", c.GPUName, "GPU model name in GPU metrics")
 	fs.IntVar(&c.GPUMemoryMiB, "gpu-memory-mib", c.GPUMemoryMiB, "GPU memory in MiB")
@@ -241,9 +262,7 @@ func (c *Config) Validate() error {
 	bad := func(flagName, want string, got any) {
 		errs = append(errs, fmt.Errorf("-%s (%s): want %s, got %v", flagName, EnvName(flagName), want, got))
 	}
-	switch c.Personality {
-	case PersonalityVLLM, PersonalityTritonVLLM, PersonalityTritonTRT:
-	default:
+	if !slices.Contains(Personalities, c.Personality) {
 		bad("personality", "one of "+strings.Join(Personalities, ", "), fmt.Sprintf("%q", c.Personality))
 	}
 	if c.Addr == "" {
@@ -305,10 +324,14 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// defaultTritonMetricsAddr is where the Triton personalities serve metrics
+// unless told (Triton's port 8002).
+const defaultTritonMetricsAddr = "127.0.0.1:8002"
+
 // effectiveMetricsAddr applies the personality default.
 func (c *Config) effectiveMetricsAddr() string {
 	if c.MetricsAddr == "" && c.Personality != PersonalityVLLM {
-		return "127.0.0.1:8002"
+		return defaultTritonMetricsAddr
 	}
 	return c.MetricsAddr
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 func TestFlagsAndEnv(t *testing.T) {
@@ -59,5 +61,23 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := New(cfg); err == nil {
 		t.Error("New accepted an invalid config")
+	}
+}
+
+func TestPersonalitiesFromBackendTable(t *testing.T) {
+	if len(Personalities) != len(backend.Personalities) {
+		t.Fatalf("Personalities %v, backend table %v", Personalities, backend.Personalities)
+	}
+	for i, p := range backend.Personalities {
+		if Personalities[i] != string(p) {
+			t.Errorf("Personalities[%d] = %q, backend table %q", i, Personalities[i], p)
+		}
+		b, err := backend.ByPersonality(Personalities[i])
+		if err != nil || b.Personality != p {
+			t.Errorf("ByPersonality(%q) = %v, %v", Personalities[i], b.Name, err)
+		}
+	}
+	if got := orList([]string{"a", "b", "c"}); got != "a, b or c" {
+		t.Errorf("orList = %q", got)
 	}
 }
