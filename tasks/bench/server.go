@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,8 +11,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/promtext"
 )
 
 // Snapshot is one scrape of a server's /metrics page: every family by name.
@@ -22,25 +21,14 @@ type Snapshot struct {
 	Families map[string]*dto.MetricFamily
 }
 
-// maxMetricsBytes bounds one /metrics page (a vLLM page is ~100 KB).
-const maxMetricsBytes = 32 << 20
-
 // ParseMetrics parses the Prometheus text exposition format, names with
 // ':' included (vllm:*). name is used in errors.
 func ParseMetrics(r io.Reader, name string) (*Snapshot, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxMetricsBytes))
+	p, err := promtext.Parse(r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		b = append(b, '\n') // a page cut after its last sample (some captures)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not the Prometheus text format: %w", name, err)
-	}
-	return &Snapshot{At: time.Now(), Families: fams}, nil
+	return &Snapshot{At: time.Now(), Families: p.Families}, nil
 }
 
 // Scrape GETs a /metrics URL and parses it.
@@ -123,89 +111,12 @@ func HistogramQuantile(q float64, buckets []Bucket) float64 {
 	return start + (end-start)*(rank/count)
 }
 
-// labelsMatch reports whether m carries every label of want.
-func labelsMatch(m *dto.Metric, want map[string]string) bool {
-	for k, v := range want {
-		found := false
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == k && lp.GetValue() == v {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// histogram sums the buckets, count and sum of every series of a histogram
-// family whose labels match.
-type histogram struct {
-	buckets map[float64]float64
-	count   float64
-	sum     float64
-}
-
-func (s *Snapshot) histogram(name string, want map[string]string) (*histogram, bool) {
+// page is the snapshot's families as a promtext page.
+func (s *Snapshot) page() *promtext.Page {
 	if s == nil {
-		return nil, false
+		return nil
 	}
-	f, ok := s.Families[name]
-	if !ok || f.GetType() != dto.MetricType_HISTOGRAM {
-		return nil, false
-	}
-	h := &histogram{buckets: map[float64]float64{}}
-	n := 0
-	for _, m := range f.GetMetric() {
-		if !labelsMatch(m, want) || m.GetHistogram() == nil {
-			continue
-		}
-		n++
-		hh := m.GetHistogram()
-		inf := false
-		for _, b := range hh.GetBucket() {
-			h.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
-			inf = inf || math.IsInf(b.GetUpperBound(), 1)
-		}
-		if !inf { // the +Inf bucket is the sample count
-			h.buckets[math.Inf(1)] += float64(hh.GetSampleCount())
-		}
-		h.count += float64(hh.GetSampleCount())
-		h.sum += hh.GetSampleSum()
-	}
-	return h, n > 0
-}
-
-// value sums the counter, gauge or untyped samples of a family whose labels
-// match.
-func (s *Snapshot) value(name string, want map[string]string) (float64, bool) {
-	if s == nil {
-		return 0, false
-	}
-	f, ok := s.Families[name]
-	if !ok {
-		return 0, false
-	}
-	v, n := 0.0, 0
-	for _, m := range f.GetMetric() {
-		if !labelsMatch(m, want) {
-			continue
-		}
-		switch {
-		case m.GetCounter() != nil:
-			v += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			v += m.GetGauge().GetValue()
-		case m.GetUntyped() != nil:
-			v += m.GetUntyped().GetValue()
-		default:
-			continue
-		}
-		n++
-	}
-	return v, n > 0
+	return &promtext.Page{Families: s.Families}
 }
 
 // counterDelta is after - before, or after when the counter was reset
@@ -239,18 +150,18 @@ func num(v float64) *float64 {
 // deltaDistribution computes the distribution of the observations made
 // between two scrapes of a histogram, scaled by scale (e.g. 0.001 for ms).
 func deltaDistribution(name string, before, after *Snapshot, want map[string]string, scale float64) *Distribution {
-	ha, ok := after.histogram(name, want)
+	ha, ok := after.page().Histogram(name, want)
 	if !ok {
 		return nil
 	}
-	hb, ok := before.histogram(name, want)
+	hb, ok := before.page().Histogram(name, want)
 	if !ok {
-		hb = &histogram{buckets: map[float64]float64{}}
+		hb = &promtext.Histogram{Buckets: map[float64]float64{}}
 	}
-	reset := ha.count < hb.count
+	reset := ha.Count < hb.Count
 	var bs []Bucket
-	for le, c := range ha.buckets {
-		d := c - hb.buckets[le]
+	for le, c := range ha.Buckets {
+		d := c - hb.Buckets[le]
 		if reset {
 			d = c
 		}
@@ -259,9 +170,9 @@ func deltaDistribution(name string, before, after *Snapshot, want map[string]str
 		}
 		bs = append(bs, Bucket{UpperBound: le, Count: d})
 	}
-	count, sum := ha.count-hb.count, ha.sum-hb.sum
+	count, sum := ha.Count-hb.Count, ha.Sum-hb.Sum
 	if reset {
-		count, sum = ha.count, ha.sum
+		count, sum = ha.Count, ha.Sum
 	}
 	d := &Distribution{Metric: name, Count: count}
 	if count > 0 {
@@ -351,7 +262,7 @@ func (s *sampler) add(snap *Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sp := range s.specs {
-		v, ok := snap.value(sp.metric, sp.labels)
+		v, ok := snap.page().Sum(sp.metric, sp.labels)
 		if !ok {
 			continue
 		}
@@ -400,11 +311,11 @@ func ServerStats(before, after *Snapshot, model string) *Server {
 	}
 	sv.E2E = deltaDistribution("vllm:e2e_request_latency_seconds", before, after, nil, 1)
 	rate := func(name string, want map[string]string) (float64, bool) {
-		a, ok := after.value(name, want)
+		a, ok := after.page().Sum(name, want)
 		if !ok || secs <= 0 {
 			return 0, false
 		}
-		b, _ := before.value(name, want)
+		b, _ := before.page().Sum(name, want)
 		return counterDelta(b, a) / secs, true
 	}
 	if r, ok := rate("vllm:request_success_total", nil); ok {

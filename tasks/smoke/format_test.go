@@ -58,18 +58,6 @@ func TestSnippet(t *testing.T) {
 	}
 }
 
-func TestContainsFamily(t *testing.T) {
-	page := []byte("# HELP a_total x\n# TYPE a_total counter\na_total{x=\"1\"} 2\nb 1\nc_bucket{le=\"1\"} 0\n# TYPE d gauge\n")
-	// A family's samples may carry _total, _bucket, _count or _sum; a prefix
-	// that is not a family does not match.
-	for fam, want := range map[string]bool{"a_total": true, "b": true, "c_bucket": true, "d": true, "a": true, "c": true,
-		"a_tot": false, "c_buck": false, "x": false} {
-		if got := containsFamily(page, fam); got != want {
-			t.Errorf("containsFamily(%q) = %v, want %v", fam, got, want)
-		}
-	}
-}
-
 func TestMetricsURLFor(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8000":  "http://127.0.0.1:8002/metrics",

@@ -19,13 +19,13 @@ import (
 	"math"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/promtext"
 )
 
 // Default timeouts of one step.
@@ -380,53 +380,23 @@ func (r *runner) metricsStep(ctx context.Context, counter string, labels map[str
 		if err := expectStatus(http.MethodGet, r.o.MetricsURL, resp, body); err != nil {
 			return "", err
 		}
+		page, err := promtext.Parse(bytes.NewReader(body))
+		if err != nil {
+			return "", fmt.Errorf("GET %s: %w: %s", r.o.MetricsURL, err, Snippet(body))
+		}
 		for _, family := range families {
-			if !containsFamily(body, family) {
+			if !page.Has(family) {
 				return "", fmt.Errorf("GET %s: expected the metric family %s, not found in %d bytes: %s", r.o.MetricsURL,
 					family, len(body), Snippet(body))
 			}
 		}
-		sum, found := sumSamples(body, counter, labels)
+		sum, found := page.Sum(counter, labels)
 		sel := counter + labelString(labels)
 		if !found || sum <= 0 {
 			return "", fmt.Errorf("GET %s: expected %s > 0 after the requests above, got %v (found: %v)", r.o.MetricsURL, sel, sum, found)
 		}
 		return fmt.Sprintf("%s = %g; %s present", sel, sum, strings.Join(families, ", ")), nil
 	})
-}
-
-// sumSamples adds the values of the samples of name whose labels include
-// want, from a Prometheus text page.
-func sumSamples(page []byte, name string, want map[string]string) (float64, bool) {
-	var sum float64
-	found := false
-	for _, line := range bytes.Split(page, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte(name))
-		if !ok || len(rest) == 0 || (rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		labels, value := "", string(rest)
-		if rest[0] == '{' {
-			end := bytes.LastIndexByte(rest, '}')
-			if end < 0 {
-				continue
-			}
-			labels, value = string(rest[1:end]), string(rest[end+1:])
-		}
-		match := true
-		for k, v := range want {
-			match = match && strings.Contains(","+labels+",", ","+k+"=\""+v+"\",")
-		}
-		fields := strings.Fields(value)
-		if !match || len(fields) == 0 {
-			continue
-		}
-		if x, err := strconv.ParseFloat(fields[0], 64); err == nil {
-			sum += x
-			found = true
-		}
-	}
-	return sum, found
 }
 
 func labelString(labels map[string]string) string {
@@ -439,32 +409,6 @@ func labelString(labels map[string]string) string {
 	}
 	sort.Strings(parts)
 	return "{" + strings.Join(parts, ",") + "}"
-}
-
-// containsFamily reports whether a Prometheus text page has a sample or a
-// HELP/TYPE line of family.
-func containsFamily(page []byte, family string) bool {
-	for _, line := range bytes.Split(page, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if rest, ok := bytes.CutPrefix(line, []byte("# TYPE ")); ok {
-			line = rest
-		} else if rest, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
-			line = rest
-		}
-		if rest, ok := bytes.CutPrefix(line, []byte(family)); ok {
-			// A histogram's or counter's samples carry a suffix.
-			for _, suffix := range []string{"_bucket", "_count", "_sum", "_total"} {
-				if r, ok := bytes.CutPrefix(rest, []byte(suffix)); ok {
-					rest = r
-					break
-				}
-			}
-			if len(rest) == 0 || rest[0] == '{' || rest[0] == ' ' {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // MetricsURLFor is the metrics page of a Triton server whose API is at

@@ -67,6 +67,19 @@ func TestHas(t *testing.T) {
 	}
 }
 
+// smoke's metrics step asks Has of pages like this one.
+func TestHasSmokePage(t *testing.T) {
+	p := parse(t, "# HELP a_total x\n# TYPE a_total counter\na_total{x=\"1\"} 2\nb 1\nc_bucket{le=\"1\"} 0\n# TYPE d gauge\n")
+	// A family's samples may carry _total, _bucket, _count or _sum; a prefix
+	// that is not a family does not match.
+	for fam, want := range map[string]bool{"a_total": true, "b": true, "c_bucket": true, "d": true, "a": true, "c": true,
+		"a_tot": false, "c_buck": false, "x": false} {
+		if got := p.Has(fam); got != want {
+			t.Errorf("Has(%q) = %v, want %v", fam, got, want)
+		}
+	}
+}
+
 func TestSum(t *testing.T) {
 	p := parse(t, page)
 	for _, c := range []struct {
