@@ -261,11 +261,19 @@ func (b Backend) ModelName(get Get) string {
 // wildcard addresses ("localhost" may resolve to ::1 first, where a port
 // published on 0.0.0.0 does not listen).
 func ClientHost(bind string) string {
-	switch bind {
-	case "", "0.0.0.0", "::", "[::]":
+	if wildcard(bind) {
 		return "127.0.0.1"
 	}
 	return strings.Trim(bind, "[]")
+}
+
+// wildcard reports whether bind publishes ports on every address.
+func wildcard(bind string) bool {
+	switch bind {
+	case "", "0.0.0.0", "::", "[::]":
+		return true
+	}
+	return false
 }
 
 // HostURL is scheme://host:port for the port setting key, on the host
@@ -308,4 +316,15 @@ func join[T ~string](xs []T) string {
 		return s[0]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// BrowserHost is the host of the URLs printed for people (the table after
+// `mage up`) for ports bound to bind: ClientHost's, except "localhost" for
+// the wildcard addresses, which a browser tries on both address families.
+// Clients the pack runs itself dial ClientHost.
+func BrowserHost(bind string) string {
+	if wildcard(bind) {
+		return "localhost"
+	}
+	return ClientHost(bind)
 }

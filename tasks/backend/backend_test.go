@@ -106,3 +106,12 @@ func TestURLs(t *testing.T) {
 		t.Errorf("vLLM metrics = %q", m)
 	}
 }
+
+func TestBrowserHost(t *testing.T) {
+	for bind, want := range map[string]string{"0.0.0.0": "localhost", "::": "localhost", "[::]": "localhost", "": "localhost",
+		"127.0.0.1": "127.0.0.1", "192.168.1.5": "192.168.1.5", "[::1]": "::1"} {
+		if got := BrowserHost(bind); got != want {
+			t.Errorf("BrowserHost(%q) = %q, want %q", bind, got, want)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 // File and EnvFile are the compose file and env file, relative to the project root.
@@ -20,8 +22,8 @@ const (
 	EnvFile = "deploy/.env"
 )
 
-// Profiles lists every profile of deploy/compose.yaml.
-var Profiles = []string{"vllm", "triton", "triton-trt", "sim"}
+// Profiles lists every profile of deploy/compose.yaml: the backend table's.
+var Profiles = backend.Profiles()
 
 // Compose is a detected compose command and the project it acts on.
 type Compose struct {

@@ -16,16 +16,19 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 )
 
-// Profiles of deploy/compose.yaml and the backend service each one starts.
-var Profiles = map[string]string{
-	"vllm":       "vllm",
-	"triton":     "triton",
-	"triton-trt": "triton-trt",
-	"sim":        "sim",
-}
+// Profiles of deploy/compose.yaml and the backend service each one
+// starts: the backend table's.
+var Profiles = func() map[string]string {
+	m := make(map[string]string, len(backend.Table))
+	for _, b := range backend.Table {
+		m[b.Profile] = b.Services[0]
+	}
+	return m
+}()
 
 // DummyPassword fills the empty GRAFANA_ADMIN_PASSWORD of env.example.
 const DummyPassword = "configcheck-dummy-password"

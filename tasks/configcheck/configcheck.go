@@ -13,7 +13,6 @@ package configcheck
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 type reporter struct {
@@ -365,7 +366,7 @@ func checkRuleMetrics(rules []Rule, pages *Pages, r *reporter) {
 // ---------------------------------------------------------------------------
 // Dashboards.
 
-func dashboardPage(backend string, pages *Pages, records Page) (Page, string, error) {
+func dashboardPage(tag string, pages *Pages, records Page) (Page, string, error) {
 	union := func(ps ...Page) Page {
 		out := Page{}
 		for _, p := range ps {
@@ -375,13 +376,15 @@ func dashboardPage(backend string, pages *Pages, records Page) (Page, string, er
 		}
 		return out
 	}
-	switch backend {
-	case "vllm", "triton-vllm", "triton-trt":
-		p, ok := pages.Sim[backend]
+	if b, ok := byDashboard(tag); ok {
+		p, ok := pages.Sim[string(b.Personality)]
 		if !ok {
-			return nil, "", fmt.Errorf("no simulator page for %s", backend)
+			return nil, "", fmt.Errorf("no simulator page for %s", b.Personality)
 		}
-		return union(p, pages.DCGM), "simulator " + backend + " and dcgm", nil
+		return union(p, pages.DCGM), "simulator " + string(b.Personality) + " and dcgm", nil
+	}
+	tags := append(backendDashboards(), "slo", "loadgen")
+	switch tag {
 	case "slo":
 		return records, "recording rules and ALERTS", nil
 	case "loadgen":
@@ -391,10 +394,33 @@ func dashboardPage(backend string, pages *Pages, records Page) (Page, string, er
 		}
 		return union(all...), "load generator and simulator", nil
 	case "":
-		return nil, "", errors.New("the dashboard has no backend:<name> tag (vllm, triton-vllm, triton-trt, slo, loadgen); generate it with `mage dash`")
+		return nil, "", fmt.Errorf("the dashboard has no backend:<name> tag (%s); generate it with `mage dash`", strings.Join(tags, ", "))
 	default:
-		return nil, "", fmt.Errorf("unknown backend tag backend:%s (want vllm, triton-vllm, triton-trt, slo or loadgen)", backend)
+		return nil, "", fmt.Errorf("unknown backend tag backend:%s (want %s or %s)", tag,
+			strings.Join(tags[:len(tags)-1], ", "), tags[len(tags)-1])
 	}
+}
+
+// byDashboard returns the backend whose dashboard is tagged backend:tag
+// (its simulator personality has the metrics page to check it against).
+func byDashboard(tag string) (backend.Backend, bool) {
+	for _, b := range backend.Table {
+		if b.Dashboard != "" && b.Dashboard == tag {
+			return b, true
+		}
+	}
+	return backend.Backend{}, false
+}
+
+// backendDashboards lists the backends' dashboards, in table order.
+func backendDashboards() []string {
+	var d []string
+	for _, b := range backend.Table {
+		if b.Dashboard != "" {
+			d = append(d, b.Dashboard)
+		}
+	}
+	return d
 }
 
 type loadedCapture struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
 )
@@ -115,18 +116,31 @@ func SimConfig(personality string) sim.Config {
 }
 
 // LoadOptions returns load generator options that drive a simulator of the
-// given personality.
+// given personality: the protocol and model of the backend it imitates
+// (an unknown personality is taken for triton-trt, the simulator's
+// default branch).
 func LoadOptions(personality string, cfg sim.Config, apiURL string) load.Options {
 	o := load.Options{Backend: "sim-" + personality, URL: apiURL, Stream: true, MaxTokens: 16, Concurrency: 2}
-	switch personality {
-	case sim.PersonalityVLLM:
-		o.Protocol, o.Model = load.ProtocolOpenAIChat, cfg.ServedModelName
-	case sim.PersonalityTritonVLLM:
-		o.Protocol, o.Model = load.ProtocolTritonGenerate, cfg.ServedModelName
-	default:
-		o.Protocol, o.Model = load.ProtocolTritonTRT, "ensemble"
+	like, err := backend.ByPersonality(personality)
+	if err != nil {
+		like, _ = backend.ByPersonality(string(backend.PersonalityTritonTRT))
+	}
+	o.Protocol = load.Protocol(like.Protocol)
+	o.Model = like.ModelName(func(string) string { return cfg.ServedModelName })
+	if o.Model == "" {
+		o.Model = cfg.ServedModelName // an OpenAI server's --served-model-name
 	}
 	return o
+}
+
+// dashboards lists the dashboards of the named backends.
+func dashboards(names ...backend.Name) []string {
+	d := make([]string, len(names))
+	for i, n := range names {
+		b, _ := backend.Lookup(string(n))
+		d[i] = b.Dashboard
+	}
+	return d
 }
 
 // CollectPages starts the simulator in each personality, sends a few
@@ -228,7 +242,7 @@ var knownCaptures = []struct {
 }{
 	{"vllm-0.10-ngc-25.09-qwen3-4b.metrics.txt", Capture{
 		Covers:     prefixes("vllm:", "http_request"),
-		Dashboards: []string{"vllm"},
+		Dashboards: dashboards(backend.VLLM),
 		Newer: map[string]string{
 			"vllm:inter_token_latency_seconds_bucket": "added in vLLM 0.10.2 (the capture is 0.10.1.x)",
 			"vllm:inter_token_latency_seconds_sum":    "added in vLLM 0.10.2 (the capture is 0.10.1.x)",
@@ -237,7 +251,7 @@ var knownCaptures = []struct {
 	}},
 	{"triton-22.07.metrics.txt", Capture{
 		Covers:     prefixes("nv_inference_", "nv_gpu_", "nv_energy_", "nv_cpu_"),
-		Dashboards: []string{"triton-vllm", "triton-trt"},
+		Dashboards: dashboards(backend.Triton, backend.TRT),
 		Newer: map[string]string{
 			"nv_inference_pending_request_count":              "added after Triton 22.07",
 			"nv_inference_first_response_histogram_ms_bucket": "added after Triton 22.07 (histogram_latencies, 23.x+)",

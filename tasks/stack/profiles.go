@@ -3,10 +3,10 @@
 package stack
 
 import (
-	"fmt"
 	"net"
 	"slices"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 )
 
@@ -24,12 +24,15 @@ var Shared = []string{"prometheus", "grafana"}
 // GPUServices run in every GPU profile.
 var GPUServices = []string{"dcgm-exporter"}
 
-// Profiles in the order of compose.Profiles.
-var Profiles = []Profile{
-	{Name: "vllm", Title: "vLLM", Backend: []string{"vllm"}, GPU: true},
-	{Name: "triton", Title: "Triton (vLLM backend)", Backend: []string{"triton"}, GPU: true},
-	{Name: "triton-trt", Title: "Triton (TensorRT-LLM backend)", Backend: []string{"triton-trt"}, GPU: true},
-	{Name: "sim", Title: "simulator", Backend: []string{"sim"}},
+// Profiles are the backend table's, in its order (that of compose.Profiles).
+var Profiles = profiles()
+
+func profiles() []Profile {
+	p := make([]Profile, len(backend.Table))
+	for i, b := range backend.Table {
+		p[i] = Profile{Name: b.Profile, Title: b.Title, Backend: b.Services, GPU: b.GPU}
+	}
+	return p
 }
 
 // ProfileByName returns the profile called name.
@@ -39,7 +42,8 @@ func ProfileByName(name string) (Profile, error) {
 			return p, nil
 		}
 	}
-	return Profile{}, fmt.Errorf("unknown profile %q; expected one of vllm, triton, triton-trt, sim", name)
+	_, err := backend.ByProfile(name) // the table's error, which lists the profiles
+	return Profile{}, err
 }
 
 // Services returns every service the profile starts.
@@ -69,49 +73,50 @@ func profileOf(service string) (Profile, bool) {
 // URL is one row of the table printed after `up`.
 type URL struct{ Name, URL string }
 
+// tritonTitles name the Triton servers in the URL table.
+var tritonTitles = map[backend.Name]string{backend.Triton: "Triton", backend.TRT: "Triton TRT-LLM"}
+
 // URLs returns what a user opens once the profile is up.
 func (p Profile) URLs(cfg *env.Config) []URL {
-	host := cfg.Get("BIND_ADDRESS")
-	if host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
+	host := backend.BrowserHost(cfg.Get(backend.KeyBindAddress))
 	at := func(scheme, key, path string) string {
 		return scheme + "://" + net.JoinHostPort(host, cfg.Get(key)) + path
 	}
+	b, _ := backend.ByProfile(p.Name)
+	// The simulator's rows are those of the server it imitates (with an
+	// unknown personality, Speaks keeps the simulator's row: Triton's).
+	s, _ := b.Speaks(cfg.Get)
+	sim := b.Name == backend.Sim
 	var u []URL
-	triton := func(title string, grpc bool) {
-		u = append(u, URL{title + " HTTP API", at("http", "API_PORT", "/v2")})
-		if grpc {
-			u = append(u, URL{title + " gRPC API", at("grpc", "GRPC_PORT", "")})
-		}
-		u = append(u, URL{title + " metrics", at("http", "METRICS_PORT", "/metrics")})
-	}
-	switch p.Name {
-	case "vllm":
+	switch {
+	case s.MetricsOnAPIPort && sim:
 		u = append(u,
-			URL{"vLLM API", at("http", "API_PORT", "/v1")},
-			URL{"vLLM docs", at("http", "API_PORT", "/docs")},
-			URL{"vLLM metrics", at("http", "API_PORT", "/metrics")})
-	case "triton":
-		triton("Triton", true)
-	case "triton-trt":
-		triton("Triton TRT-LLM", true)
-	case "sim":
-		switch cfg.Get("SIM_PERSONALITY") {
-		case "vllm":
-			u = append(u,
-				URL{"simulator (vLLM) API", at("http", "API_PORT", "/v1")},
-				URL{"simulator metrics", at("http", "API_PORT", "/metrics")})
-		default:
-			triton("simulator ("+cfg.Get("SIM_PERSONALITY")+")", false)
+			URL{"simulator (vLLM) API", at("http", backend.KeyAPIPort, "/v1")},
+			URL{"simulator metrics", at("http", backend.KeyAPIPort, "/metrics")})
+	case s.MetricsOnAPIPort:
+		u = append(u,
+			URL{"vLLM API", at("http", backend.KeyAPIPort, "/v1")},
+			URL{"vLLM docs", at("http", backend.KeyAPIPort, "/docs")},
+			URL{"vLLM metrics", at("http", backend.KeyAPIPort, "/metrics")})
+	default:
+		title := tritonTitles[b.Name]
+		if sim {
+			title = "simulator (" + cfg.Get(backend.KeyPersonality) + ")"
 		}
-		u = append(u, URL{"GPU metrics (simulated)", at("http", "DCGM_PORT", "/metrics")})
+		u = append(u, URL{title + " HTTP API", at("http", backend.KeyAPIPort, "/v2")})
+		if b.GRPC {
+			u = append(u, URL{title + " gRPC API", at("grpc", backend.KeyGRPCPort, "")})
+		}
+		u = append(u, URL{title + " metrics", at("http", backend.KeyMetricsPort, "/metrics")})
+	}
+	if sim {
+		u = append(u, URL{"GPU metrics (simulated)", at("http", backend.KeyDCGMPort, "/metrics")})
 	}
 	if p.GPU {
-		u = append(u, URL{"GPU metrics (dcgm-exporter)", at("http", "DCGM_PORT", "/metrics")})
+		u = append(u, URL{"GPU metrics (dcgm-exporter)", at("http", backend.KeyDCGMPort, "/metrics")})
 	}
 	u = append(u,
-		URL{"Prometheus", at("http", "PROMETHEUS_PORT", "")},
-		URL{"Grafana", at("http", "GRAFANA_PORT", "") + " (user " + cfg.Get("GRAFANA_ADMIN_USER") + ", password in deploy/.env)"})
+		URL{"Prometheus", at("http", backend.KeyPromPort, "")},
+		URL{"Grafana", at("http", backend.KeyGrafanaPort, "") + " (user " + cfg.Get(backend.KeyGrafanaAdmin) + ", password in deploy/.env)"})
 	return u
 }

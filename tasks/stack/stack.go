@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/compose"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
@@ -427,11 +427,7 @@ func Status(ctx context.Context, o Options) error {
 	ui.Table(out, rows)
 	fmt.Fprintln(out)
 
-	host := cfg.Get("BIND_ADDRESS")
-	if host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	promURL := "http://" + net.JoinHostPort(host, cfg.Get("PROMETHEUS_PORT"))
+	promURL := backend.HostURL(cfg.Get, "http", backend.KeyPromPort)
 	if !present["prometheus"] {
 		fmt.Fprintln(out, "prometheus is not running: scrape targets unknown")
 		bad++
