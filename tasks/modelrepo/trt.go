@@ -197,32 +197,9 @@ dynamic_batching {
 }
 {{- end}}
 
-input [
-{{- range $i, $t := .Inputs}}{{if $i}},{{end}}
-  {
-    name: "{{$t.Name}}"
-    data_type: {{$t.Type}}
-    dims: [ {{$t.Dims}} ]
-{{- if $t.Reshape}}
-    reshape: { shape: [ ] }
-{{- end}}
-{{- if $t.Optional}}
-    optional: true
-{{- end}}
-{{- if $t.Ragged}}
-    allow_ragged_batch: true
-{{- end}}
-  }
-{{- end}}
+input [{{template "tensors" .Inputs}}
 ]
-output [
-{{- range $i, $t := .Outputs}}{{if $i}},{{end}}
-  {
-    name: "{{$t.Name}}"
-    data_type: {{$t.Type}}
-    dims: [ {{$t.Dims}} ]
-  }
-{{- end}}
+output [{{template "tensors" .Outputs}}
 ]
 {{- if .Steps}}
 
@@ -266,6 +243,24 @@ parameters: {
     string_value: "{{.Value}}"
   }
 }
+{{- end}}
+{{- define "tensors"}}
+{{- range $i, $t := .}}{{if $i}},{{end}}
+  {
+    name: "{{$t.Name}}"
+    data_type: {{$t.Type}}
+    dims: [ {{$t.Dims}} ]
+{{- if $t.Reshape}}
+    reshape: { shape: [ ] }
+{{- end}}
+{{- if $t.Optional}}
+    optional: true
+{{- end}}
+{{- if $t.Ragged}}
+    allow_ragged_batch: true
+{{- end}}
+  }
+{{- end}}
 {{- end}}
 `))
 
@@ -402,43 +397,32 @@ func preprocessingConfig(s TRTSettings) modelConfig {
 	return modelConfig{
 		Name: "preprocessing", Backend: "python", MaxBatch: s.MaxBatchSize,
 		Batching: "full", Preferred: s.MaxBatchSize, QueueDelay: s.MaxQueueDelayMicroseconds, QueueSize: s.MaxQueueSize,
+		// Grouped by meaning, as the ensemble's maps: text, images and video,
+		// the output length, word lists, embedding bias, special ids.
 		Inputs: []tensor{
-			in("QUERY", "TYPE_STRING", "1"),
-			opt("DECODER_QUERY", "TYPE_STRING", "1"),
-			opt("IMAGE_BYTES", "TYPE_UINT8", "-1, -1, -1, -1"),
-			opt("IMAGE_URL", "TYPE_STRING", "1"),
-			opt("IMAGES", "TYPE_STRING", "-1"),
-			opt("VIDEO_BYTES", "TYPE_UINT8", "-1, -1, -1, -1"),
+			in("QUERY", "TYPE_STRING", "1"), opt("DECODER_QUERY", "TYPE_STRING", "1"),
+			opt("IMAGE_BYTES", "TYPE_UINT8", "-1, -1, -1, -1"), opt("IMAGE_URL", "TYPE_STRING", "1"),
+			opt("IMAGES", "TYPE_STRING", "-1"), opt("VIDEO_BYTES", "TYPE_UINT8", "-1, -1, -1, -1"),
 			in("REQUEST_OUTPUT_LEN", "TYPE_INT32", "1"),
-			opt("BAD_WORDS_DICT", "TYPE_STRING", "-1"),
-			opt("STOP_WORDS_DICT", "TYPE_STRING", "-1"),
-			opt("EMBEDDING_BIAS_WORDS", "TYPE_STRING", "-1"),
-			opt("EMBEDDING_BIAS_WEIGHTS", "TYPE_FP32", "-1"),
-			opt("END_ID", "TYPE_INT32", "1"),
-			opt("PAD_ID", "TYPE_INT32", "1"),
+			opt("BAD_WORDS_DICT", "TYPE_STRING", "-1"), opt("STOP_WORDS_DICT", "TYPE_STRING", "-1"),
+			opt("EMBEDDING_BIAS_WORDS", "TYPE_STRING", "-1"), opt("EMBEDDING_BIAS_WEIGHTS", "TYPE_FP32", "-1"),
+			opt("END_ID", "TYPE_INT32", "1"), opt("PAD_ID", "TYPE_INT32", "1"),
 			opt("PROMPT_TABLE_EXTRA_ID", "TYPE_UINT64", "1"),
 		},
-		// model.py looks up the data type of every one of these outputs.
+		// model.py looks up the data type of every one of these outputs:
+		// token ids and lengths, word lists, bias, special ids, then the
+		// multimodal tensors.
 		Outputs: []tensor{
-			in("INPUT_ID", "TYPE_INT32", "-1"),
-			in("REQUEST_INPUT_LEN", "TYPE_INT32", "1"),
-			in("DECODER_INPUT_ID", "TYPE_INT32", "-1"),
-			in("REQUEST_DECODER_INPUT_LEN", "TYPE_INT32", "1"),
-			in("BAD_WORDS_IDS", "TYPE_INT32", "2, -1"),
-			in("STOP_WORDS_IDS", "TYPE_INT32", "2, -1"),
-			in("EMBEDDING_BIAS", "TYPE_FP32", "-1"),
-			in("REQUEST_OUTPUT_LEN", "TYPE_INT32", "-1"),
-			in("OUT_END_ID", "TYPE_INT32", "1"),
-			in("OUT_PAD_ID", "TYPE_INT32", "1"),
+			in("INPUT_ID", "TYPE_INT32", "-1"), in("REQUEST_INPUT_LEN", "TYPE_INT32", "1"),
+			in("DECODER_INPUT_ID", "TYPE_INT32", "-1"), in("REQUEST_DECODER_INPUT_LEN", "TYPE_INT32", "1"),
+			in("BAD_WORDS_IDS", "TYPE_INT32", "2, -1"), in("STOP_WORDS_IDS", "TYPE_INT32", "2, -1"),
+			in("EMBEDDING_BIAS", "TYPE_FP32", "-1"), in("REQUEST_OUTPUT_LEN", "TYPE_INT32", "-1"),
+			in("OUT_END_ID", "TYPE_INT32", "1"), in("OUT_PAD_ID", "TYPE_INT32", "1"),
 			in("OUT_PROMPT_TABLE_EXTRA_IDS", "TYPE_UINT64", "-1"),
-			in("PIXEL_VALUES", "TYPE_FP16", "-1, -1, -1, -1"),
-			in("ASPECT_RATIO_IDS", "TYPE_INT64", "-1"),
-			in("ASPECT_RATIO_MASK", "TYPE_INT64", "-1, -1"),
-			in("CROSS_ATTENTION_MASK", "TYPE_INT64", "-1, -1, -1"),
-			in("IMAGE_SIZES", "TYPE_INT64", "-1, 2"),
-			in("IS_VIDEO_INPUT", "TYPE_BOOL", "1"),
-			in("ATTENTION_MASK", "TYPE_INT64", "-1"),
-			in("IMAGE_GRID_THW", "TYPE_INT64", "3"),
+			in("PIXEL_VALUES", "TYPE_FP16", "-1, -1, -1, -1"), in("ASPECT_RATIO_IDS", "TYPE_INT64", "-1"),
+			in("ASPECT_RATIO_MASK", "TYPE_INT64", "-1, -1"), in("CROSS_ATTENTION_MASK", "TYPE_INT64", "-1, -1, -1"),
+			in("IMAGE_SIZES", "TYPE_INT64", "-1, 2"), in("IS_VIDEO_INPUT", "TYPE_BOOL", "1"),
+			in("ATTENTION_MASK", "TYPE_INT64", "-1"), in("IMAGE_GRID_THW", "TYPE_INT64", "3"),
 			in("VISION_INPUT_ID", "TYPE_INT32", "-1"),
 		},
 		Params: []param{
