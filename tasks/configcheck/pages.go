@@ -1,7 +1,6 @@
 package configcheck
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,11 +11,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/promtext"
 )
 
 // Page is the set of series names a metrics page exposes, as Prometheus
@@ -34,43 +33,22 @@ func (p Page) Names() []string {
 }
 
 // ParseExposition reads a Prometheus text exposition and returns the names of
-// its samples. Comment lines and blank lines are skipped; a sample line's
-// name ends at '{' or white space. Quoted names ({"name", ...}, the UTF-8
-// form) are read as the first quoted string.
+// its series (promtext.Page.Series).
 func ParseExposition(r io.Reader) (Page, error) {
-	p := Page{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		var name string
-		if strings.HasPrefix(s, `{"`) {
-			end := strings.IndexByte(s[2:], '"')
-			if end < 0 {
-				return nil, fmt.Errorf("line %d: unterminated quoted metric name", line)
-			}
-			name = s[2 : 2+end]
-		} else {
-			end := strings.IndexAny(s, "{ \t")
-			if end <= 0 {
-				return nil, fmt.Errorf("line %d: %q is not a sample line (name{labels} value)", line, truncate(s, 60))
-			}
-			name = s[:end]
-		}
-		if name == "" {
-			return nil, fmt.Errorf("line %d: empty metric name", line)
-		}
-		p[name] = true
-	}
-	if err := sc.Err(); err != nil {
+	p, err := promtext.Parse(r)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return seriesPage(p), nil
+}
+
+// seriesPage is the set of a page's series names.
+func seriesPage(p *promtext.Page) Page {
+	out := Page{}
+	for _, n := range p.Series() {
+		out[n] = true
+	}
+	return out
 }
 
 func truncate(s string, n int) string {
@@ -78,23 +56,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// pageFromFamilies turns gathered metric families into series names.
-func pageFromFamilies(mfs []*dto.MetricFamily) Page {
-	p := Page{}
-	for _, mf := range mfs {
-		n := mf.GetName()
-		switch mf.GetType() {
-		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			p[n+"_bucket"], p[n+"_sum"], p[n+"_count"] = true, true, true
-		case dto.MetricType_SUMMARY:
-			p[n], p[n+"_sum"], p[n+"_count"] = true, true, true
-		default:
-			p[n] = true
-		}
-	}
-	return p
 }
 
 // Pages are the metrics pages the dashboards are checked against.
@@ -183,7 +144,7 @@ func CollectPages(ctx context.Context) (*Pages, error) {
 			if err != nil {
 				return nil, fmt.Errorf("load generator metrics: %w", err)
 			}
-			ps.Loadgen = pageFromFamilies(mfs)
+			ps.Loadgen = seriesPage(promtext.FromFamilies(mfs))
 		}
 	}
 	return ps, nil
