@@ -144,7 +144,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		o.StatusInterval = 365 * 24 * time.Hour
 	}
 
-	if _, err := load.Run(ctx, o); err != nil {
+	res, err := load.Run(ctx, o)
+	if res != nil {
+		if rerr := load.Report(o, res); rerr != nil {
+			err = rerr
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
 	}

@@ -82,6 +82,9 @@ func Run(ctx context.Context, o Options) error {
 	if res == nil {
 		return runErr
 	}
+	if err := load.Report(lo, res); err != nil {
+		runErr = err // the results file could not be written; the comparison still shows
+	}
 	// The server's own view of the same requests: the quantiles of its
 	// histograms' increase over the run (as histogram_quantile computes them).
 	after, err := bench.Scrape(context.Background(), client, run.MetricsURL)

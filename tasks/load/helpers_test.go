@@ -1,6 +1,7 @@
 package load
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -175,4 +176,18 @@ func mustContain(t testing.TB, s string, subs ...string) {
 			t.Errorf("output lacks %q:\n%s", sub, s)
 		}
 	}
+}
+
+// runReport is Run followed by Report, as the command lines call them: the
+// summary goes to o.Status and the results to o.Out. A Report error
+// replaces Run's.
+func runReport(ctx context.Context, o Options) (*Result, error) {
+	res, err := Run(ctx, o)
+	if res == nil {
+		return nil, err
+	}
+	if rerr := Report(o, res); rerr != nil {
+		return res, rerr
+	}
+	return res, err
 }

@@ -92,7 +92,7 @@ func TestHungRequestsAreFailures(t *testing.T) {
 			o.TimeoutFirstByte = 150 * time.Millisecond
 			var out bytes.Buffer
 			o.Status = &out
-			res, err := Run(context.Background(), o)
+			res, err := runReport(context.Background(), o)
 			if !errors.Is(err, ErrSLO) {
 				t.Fatalf("err = %v, want the availability SLO broken\n%s", err, out.String())
 			}
@@ -146,7 +146,7 @@ func TestInFlightAtEnd(t *testing.T) {
 			o.Out = filepath.Join(t.TempDir(), "r.json")
 			var out bytes.Buffer
 			o.Status = &out
-			res, err := Run(context.Background(), o)
+			res, err := runReport(context.Background(), o)
 			if res.Requests.InFlightAtEnd != 2 || res.Requests.OK != 4 || res.Requests.Failed != 0 || res.Requests.Canceled != 0 ||
 				res.Requests.ByError[string(ErrInFlightAtEnd)] != 2 {
 				t.Fatalf("requests %+v, want 4 ok and the 2 hung ones in flight at the end", res.Requests)
@@ -189,7 +189,7 @@ func TestHangAfterHeaders(t *testing.T) {
 			})
 			o := hostileOptions(srv.URL, p)
 			o.TimeoutFirstToken = 150 * time.Millisecond
-			res, err := Run(context.Background(), o)
+			res, err := runReport(context.Background(), o)
 			checkAllFailed(t, res, err, ErrTimeout, "first-token timeout: no generated text 150ms after sending")
 		})
 	}
@@ -215,7 +215,7 @@ func TestHangAfterOneToken(t *testing.T) {
 				})
 				o := hostileOptions(srv.URL, p)
 				o.TimeoutStall = 150 * time.Millisecond
-				res, err := Run(context.Background(), o)
+				res, err := runReport(context.Background(), o)
 				checkAllFailed(t, res, err, ErrStall, "stall: no generated text for 150ms")
 				if res.Requests.Failed != 3 {
 					t.Fatal("unreachable")
@@ -255,7 +255,7 @@ func TestEndlessLineIsBounded(t *testing.T) {
 			o.Requests = 2
 			var res *Result
 			var err error
-			alloc := allocDuring(func() { res, err = Run(context.Background(), o) })
+			alloc := allocDuring(func() { res, err = runReport(context.Background(), o) })
 			if !errors.Is(err, ErrSLO) || res.Requests.ByError[string(ErrOversized)] != 2 || res.Requests.Failed != 2 {
 				t.Fatalf("err %v, requests %+v", err, res.Requests)
 			}
@@ -285,7 +285,7 @@ func TestEndlessBodyIsBounded(t *testing.T) {
 	o.Stream, o.MaxEventBytes = false, 1<<20
 	var res *Result
 	var err error
-	alloc := allocDuring(func() { res, err = Run(context.Background(), o) })
+	alloc := allocDuring(func() { res, err = runReport(context.Background(), o) })
 	checkAllFailed(t, res, err, ErrOversized, "response body longer than 1048576 bytes")
 	if alloc > 48<<20 {
 		t.Fatalf("allocated %d MiB for three requests with a 1 MiB limit", alloc>>20)
@@ -301,7 +301,7 @@ func TestHugeHeaderIsOversized(t *testing.T) {
 				w.Header().Set("X-Padding", big)
 				goodReply(w, p)
 			})
-			res, err := Run(context.Background(), hostileOptions(srv.URL, p))
+			res, err := runReport(context.Background(), hostileOptions(srv.URL, p))
 			checkAllFailed(t, res, err, ErrOversized, "response headers larger than 65536 bytes")
 		})
 	}
@@ -322,7 +322,7 @@ func TestResetMidStream(t *testing.T) {
 					conn.Close()
 				}
 			})
-			res, err := Run(context.Background(), hostileOptions(srv.URL, p))
+			res, err := runReport(context.Background(), hostileOptions(srv.URL, p))
 			checkAllFailed(t, res, err, ErrStreamTruncated, "connection reset")
 		})
 	}
@@ -354,7 +354,7 @@ func TestClientErrorsAreNotTheServers(t *testing.T) {
 			o.Requests, o.HTTPClient = 6, &http.Client{Transport: tr}
 			var out bytes.Buffer
 			o.Status = &out
-			res, err := Run(context.Background(), o)
+			res, err := runReport(context.Background(), o)
 			if err != nil {
 				t.Fatalf("err = %v: client errors must not break the server's SLOs", err)
 			}
@@ -391,7 +391,7 @@ func TestOutCheckedBeforeRequests(t *testing.T) {
 	} {
 		o := hostileOptions(srv.URL, ProtocolOpenAIChat)
 		o.Out = c.out
-		_, err := Run(context.Background(), o)
+		_, err := runReport(context.Background(), o)
 		if err == nil || !strings.Contains(err.Error(), c.out) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-out") {
 			t.Errorf("out %s: err = %v, want the path, %q and the fix", c.out, err, c.want)
 		}
@@ -402,7 +402,7 @@ func TestOutCheckedBeforeRequests(t *testing.T) {
 	// A directory that does not exist yet is created.
 	o := hostileOptions(srv.URL, ProtocolOpenAIChat)
 	o.Out = filepath.Join(dir, "new", "deeper", "r.json")
-	if _, err := Run(context.Background(), o); err != nil {
+	if _, err := runReport(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(o.Out); err != nil {

@@ -23,7 +23,7 @@ func TestOpenLoopCountsArrivalsHeldByTheCap(t *testing.T) {
 	o := Options{URL: srv.URL, Model: "m", Protocol: ProtocolOpenAIChat, Stream: true,
 		Rate: 50, Shape: "constant", Concurrency: 1, Duration: time.Second, MaxTokens: 4,
 		Status: &out, SLO: SLO{Availability: -1, TTFTP95: -1, ITLP95: -1}}
-	res, err := Run(context.Background(), o)
+	res, err := runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestOpenLoopCountsArrivalsHeldByTheCap(t *testing.T) {
 	}
 	// Without a cap every due arrival is sent.
 	o.Concurrency, o.Status = 0, nil
-	res, err = Run(context.Background(), o)
+	res, err = runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

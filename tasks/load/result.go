@@ -312,6 +312,26 @@ func (r *Result) SLOError() error {
 
 func fmtNum(v float64) string { return fmt.Sprintf("%.4g", v) }
 
+// Report does with a run's result what the command lines do: it prints the
+// summary table to o.Status when it is set, then writes the results file
+// o.Out when it is set and says so on o.Status. Call it after Run with the
+// same Options, whatever Run's error, when the result is not nil.
+func Report(o Options, res *Result) error {
+	if o.Status != nil {
+		res.PrintSummary(o.Status)
+	}
+	if o.Out == "" {
+		return nil
+	}
+	if err := WriteResult(o.Out, res); err != nil {
+		return err
+	}
+	if o.Status != nil {
+		fmt.Fprintf(o.Status, "results written to %s\n", o.Out)
+	}
+	return nil
+}
+
 // WriteResult writes r as indented JSON to path (creating its directory),
 // atomically: a temporary file renamed into place.
 func WriteResult(path string, r *Result) error {

@@ -14,14 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Run executes a load test. Canceling ctx (Ctrl+C) ends the run gracefully:
-// in-flight requests are canceled (kind "canceled", not failures), the
-// summary is printed, Out is written, and Run returns the result with a nil
-// error. A bounded run (Duration or Requests) that breaks an SLO returns
-// the result and an error wrapping ErrSLO; its requests still running
-// when the drain period ends are cut and counted as in_flight_at_end. Out
-// is checked writable before any request is sent. Run prints the live
-// status and the final summary table to Options.Status when it is set.
+// Run executes a load test and returns its result. Canceling ctx (Ctrl+C)
+// ends the run gracefully: in-flight requests are canceled (kind
+// "canceled", not failures) and Run returns the result with a nil error.
+// A bounded run (Duration or Requests) that breaks an SLO returns the
+// result and an error wrapping ErrSLO; its requests still running when the
+// drain period ends are cut and counted as in_flight_at_end. Out is
+// checked writable before any request is sent, but Run does not write it:
+// the caller passes the result to Report, which prints the summary and
+// writes Out. Run prints the live status to Options.Status when it is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.withDefaults()
 	if err := o.validate(); err != nil {
@@ -175,17 +176,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	statusWG.Wait()
 
 	res := g.result(started, reason)
-	if o.Status != nil {
-		res.PrintSummary(o.Status)
-	}
-	if o.Out != "" {
-		if err := WriteResult(o.Out, res); err != nil {
-			return res, err
-		}
-		if o.Status != nil {
-			fmt.Fprintf(o.Status, "results written to %s\n", o.Out)
-		}
-	}
 	if o.bounded() && reason != stopCanceled {
 		if err := res.SLOError(); err != nil {
 			return res, err

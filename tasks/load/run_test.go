@@ -66,7 +66,7 @@ func TestRunOpenAIChatExactLatencies(t *testing.T) {
 	})
 	out := filepath.Join(t.TempDir(), "res", "out.json")
 	var status bytes.Buffer
-	res, err := Run(context.Background(), Options{Backend: "vllm", URL: srv.URL, Protocol: ProtocolOpenAIChat, Stream: true,
+	res, err := runReport(context.Background(), Options{Backend: "vllm", URL: srv.URL, Protocol: ProtocolOpenAIChat, Stream: true,
 		Concurrency: 1, Requests: 3, Out: out, Status: &status, clock: clock.now,
 		SLO: SLO{TTFTP95: time.Second, ITLP95: 100 * ms1}})
 	if err != nil {
@@ -151,7 +151,7 @@ func TestRunOpenAICompletionsCountedChunks(t *testing.T) {
 		serveLockstep(w, clock, []sseEvent{{50 * ms1, completionChunk("A")}, {25 * ms1, completionChunk("B")},
 			{25 * ms1, completionChunk("C")}, {0, "[DONE]"}})
 	})
-	res, err := Run(context.Background(), Options{URL: srv.URL + "/", Model: "my-model", Protocol: ProtocolOpenAICompletions,
+	res, err := runReport(context.Background(), Options{URL: srv.URL + "/", Model: "my-model", Protocol: ProtocolOpenAICompletions,
 		Stream: true, Concurrency: 1, Requests: 2, MaxTokens: 7, clock: clock.now})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestRunTritonGenerate(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.URL, o.Requests, o.MaxTokens, o.clock = srv.URL, 2, 16, clock.now
-	res, err := Run(context.Background(), o)
+	res, err := runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestRunTritonTRTEnsemble(t *testing.T) {
 	})
 	o, _ := Preset("trt", 1)
 	o.URL, o.Requests, o.clock = srv.URL, 1, clock.now
-	res, err := Run(context.Background(), o)
+	res, err := runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestRunTritonTokenCountsAndNonStreamed(t *testing.T) {
 	})
 	o, _ := Preset("triton", 1)
 	o.URL, o.Requests, o.TritonTokenCounts, o.clock = srv.URL, 1, true, clock.now
-	res, err := Run(context.Background(), o)
+	res, err := runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestRunTritonTokenCountsAndNonStreamed(t *testing.T) {
 		t.Fatalf("tokens %+v %s", res.Tokens, res.OutputTokensSource)
 	}
 	o.Stream, o.TritonTokenCounts, o.clock = false, false, nil
-	res, err = Run(context.Background(), o)
+	res, err = runReport(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestRunNonStreamedOpenAI(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":11,"total_tokens":15}}`)
 	})
-	res, err := Run(context.Background(), Options{URL: srv.URL, Concurrency: 2, Requests: 4})
+	res, err := runReport(context.Background(), Options{URL: srv.URL, Concurrency: 2, Requests: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestRunCanceledWritesResults(t *testing.T) {
 	go func() { <-reached; cancel() }()
 	out := filepath.Join(t.TempDir(), "canceled.json")
 	var status bytes.Buffer
-	res, err := Run(ctx, Options{URL: srv.URL, Model: "m", Stream: true, Concurrency: 2, Duration: time.Hour,
+	res, err := runReport(ctx, Options{URL: srv.URL, Model: "m", Stream: true, Concurrency: 2, Duration: time.Hour,
 		Out: out, Status: &status})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -407,7 +407,7 @@ func TestErrorKinds(t *testing.T) {
 				u = newServer(t, c.handler).URL
 			}
 			reg := prometheus.NewRegistry()
-			res, err := Run(context.Background(), Options{URL: u, Model: "vllm_model", Protocol: c.proto, Stream: true,
+			res, err := runReport(context.Background(), Options{URL: u, Model: "vllm_model", Protocol: c.proto, Stream: true,
 				Concurrency: 1, Requests: 3, RequestTimeout: c.timeout, Registry: reg})
 			if !errors.Is(err, ErrSLO) {
 				t.Fatalf("err = %v, want the availability SLO broken", err)
@@ -461,7 +461,7 @@ func TestSLOVerdictsAndBoundedError(t *testing.T) {
 			{0, usageChunk(1, 2)}, {0, "[DONE]"}})
 	})
 	var status bytes.Buffer
-	res, err := Run(context.Background(), Options{URL: srv.URL, Stream: true, Requests: 2, clock: clock.now, Status: &status})
+	res, err := runReport(context.Background(), Options{URL: srv.URL, Stream: true, Requests: 2, clock: clock.now, Status: &status})
 	if !errors.Is(err, ErrSLO) {
 		t.Fatalf("err = %v", err)
 	}
@@ -482,7 +482,7 @@ func TestSLOVerdictsAndBoundedError(t *testing.T) {
 	mustContain(t, status.String(), "SLO availability", "PASS", "SLO ttft_p95_seconds", "FAIL")
 
 	// Relaxed objectives pass; a disabled objective (negative) is not evaluated.
-	res, err = Run(context.Background(), Options{URL: srv.URL, Stream: true, Requests: 1, clock: clock.now,
+	res, err = runReport(context.Background(), Options{URL: srv.URL, Stream: true, Requests: 1, clock: clock.now,
 		SLO: SLO{TTFTP95: 5 * time.Second, ITLP95: -1}})
 	if err != nil || len(res.SLO) != 2 || !res.SLOOK {
 		t.Fatalf("relaxed: %v %+v", err, res.SLO)
@@ -536,7 +536,7 @@ func TestOpenLoopIntendedTime(t *testing.T) {
 		time.Sleep(service)
 		io.WriteString(w, "data: "+chatChunk("a")+"\n\ndata: [DONE]\n\n")
 	})
-	res, err := Run(context.Background(), Options{URL: srv.URL, Stream: true, Rate: 200, Shape: ShapeConstant, Concurrency: 1,
+	res, err := runReport(context.Background(), Options{URL: srv.URL, Stream: true, Rate: 200, Shape: ShapeConstant, Concurrency: 1,
 		Requests: 10, SLO: SLO{TTFTP95: time.Hour, ITLP95: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
@@ -567,7 +567,7 @@ func TestWarmupExcluded(t *testing.T) {
 		}
 		io.WriteString(w, "data: "+chatChunk("a")+"\n\ndata: [DONE]\n\n")
 	})
-	res, err := Run(context.Background(), Options{URL: srv.URL, Stream: true, Concurrency: 1, WarmupRequests: 2, Requests: 3})
+	res, err := runReport(context.Background(), Options{URL: srv.URL, Stream: true, Concurrency: 1, WarmupRequests: 2, Requests: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +596,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	done := make(chan *Result)
 	go func() {
-		res, err := Run(context.Background(), Options{Backend: "sim", URL: srv.URL, Stream: true, Requests: 2, MetricsListener: ln, Registry: reg})
+		res, err := runReport(context.Background(), Options{Backend: "sim", URL: srv.URL, Stream: true, Requests: 2, MetricsListener: ln, Registry: reg})
 		if err != nil {
 			t.Error(err)
 		}
@@ -651,7 +651,7 @@ func TestStatusLine(t *testing.T) {
 	})
 	for _, term := range []bool{true, false} {
 		var buf syncBuffer
-		_, err := Run(context.Background(), Options{URL: srv.URL, Stream: true, Concurrency: 2, Duration: 120 * ms1,
+		_, err := runReport(context.Background(), Options{URL: srv.URL, Stream: true, Concurrency: 2, Duration: 120 * ms1,
 			Status: &buf, IsTerminal: term, StatusInterval: 20 * ms1})
 		if err != nil {
 			t.Fatal(err)
@@ -696,7 +696,7 @@ func TestValidation(t *testing.T) {
 		{Options{URL: "http://x", Model: "m", Prompts: PromptSource{Dataset: "/nonexistent.jsonl"}}, "open dataset"},
 	}
 	for _, c := range cases {
-		_, err := Run(context.Background(), c.o)
+		_, err := runReport(context.Background(), c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err = %v, want %q", c.o, err, c.want)
 		}

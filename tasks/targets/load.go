@@ -180,9 +180,15 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	if o.MetricsAddr != "" {
 		fmt.Printf("load: client metrics on http://%s/metrics\n", o.MetricsAddr)
 	}
-	// Run prints the summary and where the results went; a bounded run that
-	// breaks an SLO returns an error (not when Ctrl+C ended it).
-	_, err = load.Run(ctx, o)
+	// A bounded run that breaks an SLO returns an error (not when Ctrl+C
+	// ended it), after the summary and the results file.
+	res, err := load.Run(ctx, o)
+	if res == nil {
+		return err
+	}
+	if rerr := load.Report(o, res); rerr != nil {
+		return rerr
+	}
 	return err
 }
 
