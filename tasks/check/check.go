@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu"
 )
 
@@ -45,9 +46,9 @@ const (
 	EnvMaxModelLen = "MAX_MODEL_LEN"
 	EnvMinDriver   = "-mindriver" // the flag of mage check and check:gpu
 	EnvBackend     = "mage up:"   // prefix of the targets a fix suggests
-	EnvVLLMImage   = "VLLM_IMAGE"
-	EnvTritonImage = "TRITON_VLLM_IMAGE"
-	EnvTRTImage    = "TRITON_TRTLLM_IMAGE"
+	EnvVLLMImage   = backend.KeyVLLMImage
+	EnvTritonImage = backend.KeyTritonImage
+	EnvTRTImage    = backend.KeyTRTImage
 )
 
 // Defaults applied to zero Options fields.
@@ -94,7 +95,7 @@ type Options struct {
 	Timeout time.Duration
 }
 
-type backend struct {
+type gpuNeed struct {
 	key, name    string
 	major, minor int
 	arch         string
@@ -102,19 +103,19 @@ type backend struct {
 }
 
 // Compute capability each backend needs, and the setting of its image.
-var backends = []backend{
+var backends = []gpuNeed{
 	// vLLM's CUDA 13 images (the default since v0.20) are built for 7.5 and
 	// newer: CUDA 13 dropped Volta. A V100 needs a -cu129 image.
-	{"vllm", "vLLM's CUDA 13 images", 7, 5, "Turing (T4, RTX 20xx)", EnvVLLMImage},
-	{"triton", "current Triton images", 7, 5, "Turing (T4, RTX 20xx)", EnvTritonImage},
-	{"trt", "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)", EnvTRTImage},
+	{string(backend.VLLM), "vLLM's CUDA 13 images", 7, 5, "Turing (T4, RTX 20xx)", EnvVLLMImage},
+	{string(backend.Triton), "current Triton images", 7, 5, "Turing (T4, RTX 20xx)", EnvTritonImage},
+	{string(backend.TRT), "TensorRT-LLM", 8, 0, "Ampere (A100, A10, RTX 30xx)", EnvTRTImage},
 }
 
 func (o Options) image(key string) string {
-	switch key {
-	case "vllm":
+	switch backend.Name(key) {
+	case backend.VLLM:
 		return o.VLLMImage
-	case "triton":
+	case backend.Triton:
 		return o.TritonImage
 	}
 	return o.TRTImage
@@ -154,19 +155,41 @@ func (o Options) neededDriver() string {
 	return text
 }
 
+// gpuBackend returns the backend name that s names ("" for all): a GPU
+// backend of the table (vllm, triton, trt), the SIM_PERSONALITY that
+// imitates it (triton-vllm, triton-trt), or a name of TensorRT-LLM.
+func gpuBackend(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch s {
+	case "", "all":
+		return "", true
+	case "trtllm", "trt-llm", "tensorrt-llm":
+		return string(backend.TRT), true
+	}
+	if b, err := backend.Lookup(s); err == nil && b.GPU {
+		return s, true
+	}
+	if b, err := backend.ByPersonality(s); err == nil {
+		return string(b.Name), true
+	}
+	return "", false
+}
+
+// gpuBackendNames lists the GPU backends for messages: "vllm, triton or trt".
+func gpuBackendNames() string {
+	var n []string
+	for _, b := range backend.GPUs() {
+		n = append(n, string(b.Name))
+	}
+	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]
+}
+
 func (o Options) normalize() (Options, error) {
 	var errs []error
-	switch strings.ToLower(strings.TrimSpace(o.Backend)) {
-	case "", "all":
-		o.Backend = ""
-	case "vllm":
-		o.Backend = "vllm"
-	case "triton", "triton-vllm":
-		o.Backend = "triton"
-	case "trt", "triton-trt", "trtllm", "trt-llm", "tensorrt-llm":
-		o.Backend = "trt"
-	default:
-		errs = append(errs, fmt.Errorf("backend %q: expected vllm, triton or trt (or empty for all)", o.Backend))
+	if name, ok := gpuBackend(o.Backend); ok {
+		o.Backend = name
+	} else {
+		errs = append(errs, fmt.Errorf("backend %q: expected %s (or empty for all)", o.Backend, gpuBackendNames()))
 	}
 	if o.MinDriver < 0 || o.MinDriver > 9999 {
 		errs = append(errs, fmt.Errorf("%s=%d: expected a driver major version such as 580", EnvMinDriver, o.MinDriver))

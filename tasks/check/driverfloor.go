@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/gpu"
 )
 
@@ -295,7 +296,7 @@ func minDriverResult(o Options, key, driver string, installed gpu.DriverVersion,
 	return r, false
 }
 
-func floorResult(b backend, image string, f ImageFloor, driver string, installed gpu.DriverVersion, supports string, class gpu.Class, which *gpu.GPU) (Result, bool) {
+func floorResult(b gpuNeed, image string, f ImageFloor, driver string, installed gpu.DriverVersion, supports string, class gpu.Class, which *gpu.GPU) (Result, bool) {
 	r := Result{Name: "driver." + b.key}
 	floor, err := gpu.ParseDriverVersion(f.Driver)
 	if err != nil { // a bad row: the table test catches it
@@ -346,7 +347,7 @@ func floorResult(b backend, image string, f ImageFloor, driver string, installed
 	fixes := []string{fmt.Sprintf("install NVIDIA driver %s or newer (%s; Ubuntu: `sudo apt install nvidia-driver-%d-%s`, then reboot)", f.Driver, driverGuide, floor[0], pkg)}
 	if alt := olderImage(f, image, installed); alt != "" {
 		fixes = append(fixes, fmt.Sprintf("or set %s=%s in deploy/.env (the newest image NVIDIA lists for this driver)", b.imageKey, alt))
-	} else if cu129, _ := gpu.ParseDriverVersion("575.51.03"); b.key == "vllm" && !strings.HasSuffix(image, "-cu129") && installed.Compare(cu129) >= 0 {
+	} else if cu129, _ := gpu.ParseDriverVersion("575.51.03"); b.key == string(backend.VLLM) && !strings.HasSuffix(image, "-cu129") && installed.Compare(cu129) >= 0 {
 		fixes = append(fixes, fmt.Sprintf("or set %s to the same vLLM version with the -cu129 tag suffix (CUDA 12.9, driver 575.51.03)", b.imageKey))
 	}
 	if base > 0 && installed[0] >= base {
