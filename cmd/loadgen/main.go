@@ -24,17 +24,13 @@ import (
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stdout)))
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, ui.IsTerminal(os.Stdout)))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool) int {

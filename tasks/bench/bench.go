@@ -70,6 +70,7 @@ import (
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
 
 // Schema is the results file's schema tag.
@@ -516,7 +517,7 @@ func (r StopRule) broken(slo SLOSettings, lr *load.Result) string {
 	if r.TTFTFactor > 0 && slo.TTFTP95Seconds > 0 {
 		limit := r.TTFTFactor * slo.TTFTP95Seconds
 		if p := lr.TTFTFromIntended.P95; lr.TTFTFromIntended.Count > 0 && p > limit {
-			return fmt.Sprintf("p95 TTFT %s > %g x the SLO %s", fmtSeconds(p), r.TTFTFactor, fmtSeconds(slo.TTFTP95Seconds))
+			return fmt.Sprintf("p95 TTFT %s > %g x the SLO %s", ui.Seconds(p), r.TTFTFactor, ui.Seconds(slo.TTFTP95Seconds))
 		}
 	}
 	return ""
@@ -600,21 +601,6 @@ func ParseResult(b []byte, name string) (*Result, error) {
 	}
 	sort.SliceStable(r.Steps, func(i, j int) bool { return r.Steps[i].Load < r.Steps[j].Load })
 	return &r, nil
-}
-
-// fmtSeconds formats seconds with a unit that suits the magnitude.
-func fmtSeconds(s float64) string {
-	switch {
-	case math.IsNaN(s):
-		return "-"
-	case s == 0:
-		return "0"
-	case s < 0.001:
-		return fmt.Sprintf("%.0fµs", s*1e6)
-	case s < 1:
-		return fmt.Sprintf("%.3gms", s*1000)
-	}
-	return fmt.Sprintf("%.3gs", s)
 }
 
 // fmtLoad formats a load value.

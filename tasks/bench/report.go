@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
 
 // ChartKinds are the data-chart values of a report: the first group once
@@ -30,7 +31,7 @@ func loadLabel(mode string) string {
 	return "load (concurrent workers)"
 }
 
-func secondsAxis(v float64) string { return fmtSeconds(v) }
+func secondsAxis(v float64) string { return ui.Seconds(v) }
 
 type pctPick struct {
 	name string
@@ -99,7 +100,7 @@ func (rp *report) latencyVsLoad(kind, title string, pick func(*load.Result) load
 					continue
 				}
 				s.Points = append(s.Points, Point{X: st.Load, Y: p.get(q),
-					Tip: fmt.Sprintf("%s at %s %s: %s (%d samples)", s.Name, rp.mode, fmtLoad(st.Load), fmtSeconds(p.get(q)), q.Count)})
+					Tip: fmt.Sprintf("%s at %s %s: %s (%d samples)", s.Name, rp.mode, fmtLoad(st.Load), ui.Seconds(p.get(q)), q.Count)})
 			}
 			c.Series = append(c.Series, s)
 		}
@@ -145,7 +146,7 @@ func (rp *report) latencyVsThroughput(kind, title string, pick func(*load.Result
 			}
 			tp := st.Result.Throughput.OutputTokensPerSecond
 			s.Points = append(s.Points, Point{X: tp, Y: q.P95, Label: fmtLoad(st.Load),
-				Tip: fmt.Sprintf("%s %s: p95 %s at %.1f tok/s", rp.mode, fmtLoad(st.Load), fmtSeconds(q.P95), tp)})
+				Tip: fmt.Sprintf("%s %s: p95 %s at %.1f tok/s", rp.mode, fmtLoad(st.Load), ui.Seconds(q.P95), tp)})
 		}
 		c.Series = append(c.Series, s)
 	}
@@ -178,7 +179,7 @@ func (rp *report) distribution(run int, kind, title string, pick func(*load.Resu
 		}
 		for k, p := range ladder {
 			s.Points = append(s.Points, Point{X: float64(k), Y: p.get(q),
-				Tip: fmt.Sprintf("%s %s: %s %s (%d samples)", rp.mode, fmtLoad(st.Load), p.name, fmtSeconds(p.get(q)), q.Count)})
+				Tip: fmt.Sprintf("%s %s: %s %s (%d samples)", rp.mode, fmtLoad(st.Load), p.name, ui.Seconds(p.get(q)), q.Count)})
 		}
 		c.Series = append(c.Series, s)
 	}
@@ -260,7 +261,7 @@ func sloLine(v float64, what string) []Threshold {
 	if v <= 0 {
 		return nil
 	}
-	return []Threshold{{Y: v, Label: fmt.Sprintf("SLO: %s p95 <= %s", what, fmtSeconds(v))}}
+	return []Threshold{{Y: v, Label: fmt.Sprintf("SLO: %s p95 <= %s", what, ui.Seconds(v))}}
 }
 
 // the SLO lines: from the first run (a comparison lists each run's SLOs
@@ -314,7 +315,7 @@ func optSeconds(v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	return fmtSeconds(*v)
+	return ui.Seconds(*v)
 }
 
 func optNum(v *float64, f string) string {
@@ -378,10 +379,10 @@ func settingsRows(runs []Named) [][]string {
 			return off(r.Settings.SLO.Availability, func(v float64) string { return fmt.Sprintf(">= %.4g%%", v*100) })
 		}),
 		row("SLO: p95 TTFT", func(r *Result) string {
-			return off(r.Settings.SLO.TTFTP95Seconds, func(v float64) string { return "<= " + fmtSeconds(v) })
+			return off(r.Settings.SLO.TTFTP95Seconds, func(v float64) string { return "<= " + ui.Seconds(v) })
 		}),
 		row("SLO: p95 ITL", func(r *Result) string {
-			return off(r.Settings.SLO.ITLP95Seconds, func(v float64) string { return "<= " + fmtSeconds(v) })
+			return off(r.Settings.SLO.ITLP95Seconds, func(v float64) string { return "<= " + ui.Seconds(v) })
 		}),
 		row("early stop", func(r *Result) string {
 			e := r.Settings.EarlyStop
@@ -442,7 +443,7 @@ func stepRows(r *Result) ([]string, []tableRow) {
 			if q.Count == 0 {
 				return "-"
 			}
-			return fmtSeconds(get(q))
+			return ui.Seconds(get(q))
 		}
 		p50 := func(q load.Quantiles) float64 { return q.P50 }
 		p95 := func(q load.Quantiles) float64 { return q.P95 }
@@ -491,7 +492,7 @@ func stepRows(r *Result) ([]string, []tableRow) {
 						if v == nil {
 							return "-"
 						}
-						return fmtSeconds(*v / 1e6)
+						return ui.Seconds(*v / 1e6)
 					}
 					tq, tc = us(sv.Triton.AvgQueueUs), us(sv.Triton.AvgComputeInferUs)
 				}

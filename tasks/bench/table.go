@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
 
 // stepTable prints one row per step as it ends, in fixed-width columns
@@ -78,7 +80,7 @@ func StepCells(n int, s Step, server bool) []string {
 		if count == 0 {
 			return "-"
 		}
-		return fmtSeconds(q)
+		return ui.Seconds(q)
 	}
 	cells := []string{
 		fmt.Sprint(n), fmtLoad(s.Load),
@@ -106,7 +108,7 @@ func serverCell(sv *Server, pick func(*Server) *Distribution) string {
 	if d == nil || d.P95 == nil {
 		return "-"
 	}
-	return fmtSeconds(*d.P95)
+	return ui.Seconds(*d.P95)
 }
 
 // Verdict is "ok", or "FAIL" with the broken objectives (and the
@@ -221,7 +223,7 @@ func PrintCompare(w io.Writer, runs []*Result, names []string) {
 			if Verdict(*s) != "ok" {
 				v = "FAIL"
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%.1f\t%s", fmtSeconds(s.Result.TTFTFromIntended.P95), fmtSeconds(s.Result.ITL.P95),
+			fmt.Fprintf(tw, "\t%s\t%s\t%.1f\t%s", ui.Seconds(s.Result.TTFTFromIntended.P95), ui.Seconds(s.Result.ITL.P95),
 				s.Result.Throughput.OutputTokensPerSecond, v)
 		}
 		fmt.Fprintln(tw)

@@ -1,10 +1,12 @@
 // Package ui holds the small pieces of terminal output every target shares:
-// terminal detection, a live status line, and aligned tables.
+// terminal detection, a live status line, aligned tables, and durations in
+// seconds written with a unit that suits their size.
 package ui
 
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -86,4 +88,21 @@ func Table(w io.Writer, rows [][]string) {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+}
+
+// Seconds formats a duration in seconds with a unit that suits its size:
+// µs below a millisecond, ms (3 significant digits) below a second, s
+// above; 0 is "0" and NaN "-".
+func Seconds(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "-"
+	case s == 0:
+		return "0"
+	case s < 0.001:
+		return fmt.Sprintf("%.0fµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.3gms", s*1000)
+	}
+	return fmt.Sprintf("%.3gs", s)
 }

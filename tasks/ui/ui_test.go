@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,18 @@ func TestTable(t *testing.T) {
 	want := "SERVICE     URL\nPrometheus  http://127.0.0.1:9090\n"
 	if b.String() != want {
 		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for in, want := range map[float64]string{
+		0: "0", 0.000042: "42µs", 0.05: "50ms", 0.1234: "123ms", 2.5: "2.5s", 61: "61s", 1234: "1.23e+03s",
+	} {
+		if got := Seconds(in); got != want {
+			t.Errorf("Seconds(%v) = %q, want %q", in, got, want)
+		}
+	}
+	if got := Seconds(math.NaN()); got != "-" {
+		t.Errorf("Seconds(NaN) = %q", got)
 	}
 }
