@@ -11,6 +11,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/targets"
 	// mage:import check
 	_ "github.com/llm-observability-pack/llm-observability-pack/tasks/targets/checkns" // check:gpu, check:all, check:config
@@ -49,7 +50,7 @@ func (Up) Vllm(ctx context.Context,
 	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
 	nocheck *bool, // skip the GPU and host checks
 ) error {
-	return targets.Up(ctx, "vllm", timeout, nocheck)
+	return targets.Up(ctx, string(backend.VLLM), timeout, nocheck)
 }
 
 // Triton starts Triton with the vLLM backend, Prometheus and Grafana, waits for health and prints the URLs.
@@ -57,7 +58,7 @@ func (Up) Triton(ctx context.Context,
 	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
 	nocheck *bool, // skip the GPU and host checks
 ) error {
-	return targets.Up(ctx, "triton", timeout, nocheck)
+	return targets.Up(ctx, string(backend.Triton), timeout, nocheck)
 }
 
 // Trt starts Triton with the TensorRT-LLM engine of compile:trt, Prometheus and Grafana, and waits for health.
@@ -65,14 +66,14 @@ func (Up) Trt(ctx context.Context,
 	timeout *time.Duration, // how long to wait for every container's health (default 20m; 3m for sim)
 	nocheck *bool, // skip the GPU and host checks
 ) error {
-	return targets.Up(ctx, "triton-trt", timeout, nocheck)
+	return targets.Up(ctx, string(backend.TRT), timeout, nocheck)
 }
 
 // Sim starts the simulator (no GPU needed) with Prometheus and Grafana, waits for health and prints the URLs.
 func (Up) Sim(ctx context.Context,
 	timeout *time.Duration, // how long to wait for every container's health (default 3m)
 ) error {
-	return targets.Up(ctx, "sim", timeout, nil)
+	return targets.Up(ctx, string(backend.Sim), timeout, nil)
 }
 
 // Load holds the load targets: `mage load:vllm 5` runs 5 concurrent streaming workers.
@@ -97,7 +98,7 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "vllm", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+	return targets.Load(ctx, string(backend.VLLM), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
@@ -120,7 +121,7 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "triton", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+	return targets.Load(ctx, string(backend.Triton), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
@@ -143,7 +144,7 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "trt", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+	return targets.Load(ctx, string(backend.TRT), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
@@ -166,7 +167,7 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
 ) error {
-	return targets.Load(ctx, "sim", concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
+	return targets.Load(ctx, string(backend.Sim), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
 }
 
@@ -205,7 +206,7 @@ func (Smoke) Vllm(ctx context.Context,
 	json *bool, // print one JSON object instead of the PASS/FAIL lines
 	url *string, // server base URL (default: from deploy/.env)
 ) error {
-	return targets.Smoke(ctx, "vllm", json, url)
+	return targets.Smoke(ctx, string(backend.VLLM), json, url)
 }
 
 // Triton checks Triton's vLLM model: health, metadata, short, long and streamed generate, metrics.
@@ -213,7 +214,7 @@ func (Smoke) Triton(ctx context.Context,
 	json *bool, // print one JSON object instead of the PASS/FAIL lines
 	url *string, // server base URL (default: from deploy/.env)
 ) error {
-	return targets.Smoke(ctx, "triton", json, url)
+	return targets.Smoke(ctx, string(backend.Triton), json, url)
 }
 
 // Trt checks Triton's TensorRT-LLM ensemble (text in, text out): health, metadata, generate, stream, metrics.
@@ -221,7 +222,7 @@ func (Smoke) Trt(ctx context.Context,
 	json *bool, // print one JSON object instead of the PASS/FAIL lines
 	url *string, // server base URL (default: from deploy/.env)
 ) error {
-	return targets.Smoke(ctx, "trt", json, url)
+	return targets.Smoke(ctx, string(backend.TRT), json, url)
 }
 
 // Sim checks the simulator with the steps of its personality (SIM_PERSONALITY in deploy/.env).
@@ -229,7 +230,7 @@ func (Smoke) Sim(ctx context.Context,
 	json *bool, // print one JSON object instead of the PASS/FAIL lines
 	url *string, // server base URL (default: from deploy/.env)
 ) error {
-	return targets.Smoke(ctx, "sim", json, url)
+	return targets.Smoke(ctx, string(backend.Sim), json, url)
 }
 
 // Dash regenerates the Grafana dashboards (dashboards/) and the SLO rules (deploy/prometheus/rules) from Go.
@@ -259,7 +260,7 @@ func (Bench) Vllm(ctx context.Context,
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, "vllm", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.VLLM), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
 }
 
 // Triton sweeps Triton's load (vLLM backend; concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -281,7 +282,7 @@ func (Bench) Triton(ctx context.Context,
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, "triton", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Triton), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
 }
 
 // Trt sweeps Triton's TensorRT-LLM load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -303,7 +304,7 @@ func (Bench) Trt(ctx context.Context,
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, "trt", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.TRT), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
 }
 
 // Sim sweeps the simulator's load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -325,7 +326,7 @@ func (Bench) Sim(ctx context.Context,
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, "sim", targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Sim), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
 }
 
 // Compare writes one report of several sweeps side by side: mage bench:compare a.json,b.json (one comma-separated list).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/modelrepo"
@@ -27,28 +28,33 @@ func Duration(d *time.Duration, def time.Duration) time.Duration {
 	return *d
 }
 
-// Up starts a profile: validate .env, prepare what the profile needs
-// (checks, images, model repositories), start, wait, print URLs. Ctrl+C
-// or SIGTERM stops the wait and fails.
-func Up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
-	return interruptibleAs(ctx, cutUp, func(ctx context.Context) error { return up(ctx, profile, timeout, nocheck) })
+// Up starts a backend's profile (name is a backend.Name: vllm, triton,
+// trt, sim): validate .env, prepare what the profile needs (checks,
+// images, model repositories), start, wait, print URLs. Ctrl+C or SIGTERM
+// stops the wait and fails.
+func Up(ctx context.Context, name string, timeout *time.Duration, nocheck *bool) error {
+	b, err := backend.Lookup(name)
+	if err != nil {
+		return err
+	}
+	return interruptibleAs(ctx, cutUp, func(ctx context.Context) error { return up(ctx, b, timeout, nocheck) })
 }
 
-func up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bool) error {
+func up(ctx context.Context, b backend.Backend, timeout *time.Duration, nocheck *bool) error {
 	o := stack.Options{Timeout: Duration(timeout, 0), Out: os.Stdout}
 	o.Prepare = func(ctx context.Context, cfg *env.Config) error {
-		if profile == "triton-trt" {
+		if b.Name == backend.TRT {
 			if err := trt.RequireEngine("."); err != nil {
 				return err
 			}
 		}
-		if backend, gpu := map[string]string{"vllm": "vllm", "triton": "triton", "triton-trt": "trt"}[profile]; gpu && !Flag(nocheck) {
-			if err := preflight(ctx, backend, cfg); err != nil {
+		if b.GPU && !Flag(nocheck) {
+			if err := preflight(ctx, string(b.Name), cfg); err != nil {
 				return err
 			}
 		}
-		switch profile {
-		case "triton":
+		switch b.Name {
+		case backend.Triton:
 			s, err := modelrepo.VLLMSettingsFrom(cfg.Get)
 			if err != nil {
 				return err
@@ -57,8 +63,8 @@ func up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bo
 				return fmt.Errorf("writing the Triton model repository: %w", err)
 			}
 			fmt.Printf("wrote %s/%s from deploy/.env (model %s)\n", modelrepo.VLLMRepoDir, s.Name, s.Model)
-		case "sim":
-			ref := cfg.Get("SIM_IMAGE")
+		case backend.Sim:
+			ref := cfg.Get(b.ImageKey)
 			if !stack.IsLocalImage(ref) {
 				return nil
 			}
@@ -71,5 +77,5 @@ func up(ctx context.Context, profile string, timeout *time.Duration, nocheck *bo
 		}
 		return nil
 	}
-	return stack.Up(ctx, profile, o)
+	return stack.Up(ctx, b.Profile, o)
 }

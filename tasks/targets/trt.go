@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/check"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/trt"
@@ -41,7 +42,7 @@ func CompileTRT(ctx context.Context, f TRTFlags) error {
 	}
 	if os.Getenv(trt.EnvNoGPU) == "" && !Flag(f.NoCheck) {
 		o.Preflight = func(ctx context.Context) error {
-			co := check.Options{Backend: "trt"}
+			co := check.Options{Backend: string(backend.TRT)}
 			applyConfig(&co, cfg)
 			if o.Model != "" {
 				co.Model = o.Model
