@@ -156,28 +156,38 @@ func (w *promWriter) histogram(name string, labels []string, h *histo) {
 	}
 }
 
-func goFloat(v float64) string {
+// Spellings of +Inf, -Inf and NaN.
+var (
+	goSpecials = [3]string{"+Inf", "-Inf", "NaN"} // Go's and Prometheus'
+	pySpecials = [3]string{"inf", "-inf", "nan"}  // Python's repr
+)
+
+// special spells v with names when it is +Inf, -Inf or NaN.
+func special(v float64, names *[3]string) (string, bool) {
 	switch {
 	case math.IsInf(v, 1):
-		return "+Inf"
+		return names[0], true
 	case math.IsInf(v, -1):
-		return "-Inf"
+		return names[1], true
 	case math.IsNaN(v):
-		return "NaN"
+		return names[2], true
+	}
+	return "", false
+}
+
+func goFloat(v float64) string {
+	if s, ok := special(v, &goSpecials); ok {
+		return s
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // pyRepr is Python's repr(float).
 func pyRepr(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
-	case math.IsNaN(v):
-		return "nan"
-	case v == 0:
+	if s, ok := special(v, &pySpecials); ok {
+		return s
+	}
+	if v == 0 {
 		if math.Signbit(v) {
 			return "-0.0"
 		}
@@ -208,13 +218,8 @@ func pyRepr(v float64) string {
 
 // pyFloatToGo is prometheus_client's floatToGoString.
 func pyFloatToGo(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
+	if s, ok := special(v, &goSpecials); ok {
+		return s
 	}
 	s := pyRepr(v)
 	dot := strings.IndexByte(s, '.')

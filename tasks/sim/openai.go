@@ -250,30 +250,32 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, hr *http.Request, chat bool
 		}
 	}
 	u := usage{Prompt: promptTok, Total: promptTok + genTok, Compl: genTok}
+	// head: the fields both responses start with (encoding/json writes an
+	// embedded struct's fields in its place).
+	type head struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		Model   string `json:"model"`
+	}
 	var b []byte
 	if chat {
 		b, _ = json.Marshal(struct {
-			ID                string       `json:"id"`
-			Object            string       `json:"object"`
-			Created           int64        `json:"created"`
-			Model             string       `json:"model"`
+			head
 			Choices           []chatChoice `json:"choices"`
 			ServiceTier       any          `json:"service_tier"`
 			SystemFingerprint any          `json:"system_fingerprint"`
 			Usage             usage        `json:"usage"`
 			PromptLogprobs    any          `json:"prompt_logprobs"`
 			KVTransferParams  any          `json:"kv_transfer_params"`
-		}{ID: id, Object: "chat.completion", Created: created, Model: s.cfg.ServedModelName, Choices: chatChoices, Usage: u})
+		}{head: head{id, "chat.completion", created, s.cfg.ServedModelName}, Choices: chatChoices, Usage: u})
 	} else {
 		b, _ = json.Marshal(struct {
-			ID               string       `json:"id"`
-			Object           string       `json:"object"`
-			Created          int64        `json:"created"`
-			Model            string       `json:"model"`
+			head
 			Choices          []textChoice `json:"choices"`
 			Usage            usage        `json:"usage"`
 			KVTransferParams any          `json:"kv_transfer_params"`
-		}{ID: id, Object: "text_completion", Created: created, Model: s.cfg.ServedModelName, Choices: textChoices, Usage: u})
+		}{head: head{id, "text_completion", created, s.cfg.ServedModelName}, Choices: textChoices, Usage: u})
 	}
 	writeJSON(w, 200, b)
 }
