@@ -31,6 +31,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 // Dashboard is one generated dashboard.
@@ -43,12 +45,24 @@ type Dashboard struct {
 // Dashboards lists the generated dashboards.
 func Dashboards() []Dashboard {
 	return []Dashboard{
-		{File: "vllm.json", Backend: "vllm", build: vllmDashboard},
-		{File: "triton-vllm.json", Backend: "triton-vllm", build: tritonVLLMDashboard},
-		{File: "triton-trt.json", Backend: "triton-trt", build: tritonTRTDashboard},
+		backendDashboard(backend.VLLM, vllmDashboard),
+		backendDashboard(backend.Triton, tritonVLLMDashboard),
+		backendDashboard(backend.TRT, tritonTRTDashboard),
 		{File: "slo.json", Backend: "slo", build: sloDashboard},
 		{File: "loadgen.json", Backend: "loadgen", build: loadgenDashboard},
 	}
+}
+
+// backendTag is the tag (and file name) of backend n's dashboard: the
+// backend table's Dashboard.
+func backendTag(n backend.Name) string {
+	b, _ := backend.Lookup(string(n))
+	return b.Dashboard
+}
+
+// backendDashboard is backend n's dashboard, dashboards/TAG.json.
+func backendDashboard(n backend.Name, build func() *dashboard.DashboardBuilder) Dashboard {
+	return Dashboard{File: backendTag(n) + ".json", Backend: backendTag(n), build: build}
 }
 
 // JSON renders the dashboard as Grafana reads it (indented, newline at the end).
@@ -104,11 +118,11 @@ func ptr[T any](v T) *T { return &v }
 
 var ds = common.DataSourceRef{Type: ptr("prometheus"), Uid: ptr("${datasource}")}
 
-func newDashboard(uid, title, backend, description string) *dashboard.DashboardBuilder {
+func newDashboard(uid, title, tag, description string) *dashboard.DashboardBuilder {
 	return dashboard.NewDashboardBuilder(title).
 		Uid(uid).
 		Description(description).
-		Tags([]string{"llm-observability-pack", "generated", tagPrefix + backend}).
+		Tags([]string{"llm-observability-pack", "generated", tagPrefix + tag}).
 		Editable().
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		Refresh("10s").

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 const tritonSel = `{model=~"$model"}`
@@ -92,7 +94,7 @@ func tritonTotalRequests() st {
 }
 
 func tritonVLLMDashboard() *dashboard.DashboardBuilder {
-	b := newDashboard("llmobs-triton-vllm", "Triton: vLLM backend", "triton-vllm",
+	b := newDashboard("llmobs-"+backendTag(backend.Triton), "Triton: vLLM backend", backendTag(backend.Triton),
 		"NVIDIA Triton serving a vLLM-backend model: Triton's request metrics (nv_*), the vLLM backend's metrics (vllm:*, "+
 			"labels model and version; REPORT_CUSTOM_METRICS must be on), latency against the SLOs and the GPUs.").
 		WithVariable(queryVar("model", "Model", "Triton model name (label model).",
@@ -169,7 +171,7 @@ func trtTPOT(sel, rng string) string {
 }
 
 func tritonTRTDashboard() *dashboard.DashboardBuilder {
-	b := newDashboard("llmobs-triton-trt", "Triton: TensorRT-LLM", "triton-trt",
+	b := newDashboard("llmobs-"+backendTag(backend.TRT), "Triton: TensorRT-LLM", backendTag(backend.TRT),
 		"NVIDIA Triton serving a TensorRT-LLM ensemble (preprocessing, tensorrt_llm, postprocessing): Triton's request "+
 			"metrics, the TensorRT-LLM backend's engine metrics (nv_trt_llm_*, nv_llm_*), latency against the SLOs and the GPUs.").
 		WithVariable(queryVar("model", "Model", "The Triton model clients call (usually the ensemble).",

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 const vllmSel = `{model_name=~"$model"}`
@@ -23,7 +25,7 @@ func vllmTTFTShare(le string) string {
 }
 
 func vllmDashboard() *dashboard.DashboardBuilder {
-	b := newDashboard("llmobs-vllm", "vLLM", "vllm",
+	b := newDashboard("llmobs-"+backendTag(backend.VLLM), "vLLM", backendTag(backend.VLLM),
 		"vLLM's OpenAI API server (V1 engine, 0.10 and newer): requests, latency against the SLOs, throughput, scheduler, "+
 			"KV cache and the GPUs. Works across the renames of 0.10-0.15 (inter_token_latency / time_per_output_token, "+
 			"kv_cache_usage / gpu_cache_usage).").
