@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/bench"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
@@ -71,7 +72,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("scraping the simulator: %w", err)
 	}
-	lo, err := load.Preset("sim", o.Concurrency)
+	lo, err := load.Preset(string(backend.Sim), o.Concurrency)
 	if err != nil {
 		return err
 	}
