@@ -17,6 +17,18 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
+// flushWrite writes a chunk of a stream and, when fl is not nil, flushes
+// it to the client.
+func flushWrite(w http.ResponseWriter, fl http.Flusher, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if fl != nil {
+		fl.Flush()
+	}
+	return nil
+}
+
 // waitDone waits for r to finish (or ctx to end) and returns its last
 // progress.
 func waitDone(ctx context.Context, r *request) (progress, error) {

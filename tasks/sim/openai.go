@@ -42,20 +42,15 @@ func writeAPIError(w http.ResponseWriter, e *apiError) { writeJSON(w, e.status, 
 
 func (s *Server) vllmRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+	health := func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
-	})
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})
+	}
+	mux.HandleFunc("GET /health", health)
+	mux.HandleFunc("GET /ping", health)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(map[string]string{"version": s.cfg.VLLMVersion})
 		writeJSON(w, 200, b)

@@ -108,17 +108,11 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 				buf = append(buf, "data: "...)
 				buf = append(buf, e.body()...)
 				buf = append(buf, "\n\ndata: [DONE]\n\n"...)
-				_, _ = w.Write(buf)
-				if fl != nil {
-					fl.Flush()
-				}
+				_ = flushWrite(w, fl, buf)
 				return
 			}
-			if _, err := w.Write(buf); err != nil {
+			if flushWrite(w, fl, buf) != nil {
 				return
-			}
-			if fl != nil {
-				fl.Flush()
 			}
 			if p.done {
 				break
@@ -135,8 +129,5 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 		buf = append(buf, "}\n\n"...)
 	}
 	buf = append(buf, "data: [DONE]\n\n"...)
-	_, _ = w.Write(buf)
-	if fl != nil {
-		fl.Flush()
-	}
+	_ = flushWrite(w, fl, buf)
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // Triton's generate extension (/v2/models/NAME/generate and
@@ -64,13 +63,8 @@ func decodeGenerate(body []byte, m *tritonModel, cfg *Config) (*genRequest, erro
 			return nil, fmt.Errorf("unable to parse 'parameters': want a JSON object")
 		}
 	}
-	var missing []string
-	for _, d := range m.inputs {
-		if _, ok := top[d.name]; !ok && !d.optional {
-			missing = append(missing, "'"+d.name+"'")
-		}
-	}
-	if len(missing) > 0 {
+	has := func(name string) bool { _, ok := top[name]; return ok }
+	if err := m.requireInputs(g.id, has, func() []string {
 		var got []string
 		for k := range top {
 			if k != "id" && k != "parameters" {
@@ -78,8 +72,9 @@ func decodeGenerate(body []byte, m *tritonModel, cfg *Config) (*genRequest, erro
 			}
 		}
 		sort.Strings(got)
-		return nil, fmt.Errorf("[request id: %s] expected %d inputs but got %d inputs for model '%s'. Got input(s) [%s], but missing required input(s) [%s]. Please provide all required input(s).",
-			requestIDLabel(g.id), len(m.inputs)-countOptional(m.inputs), len(got), m.name, strings.Join(got, ","), strings.Join(missing, ","))
+		return got
+	}); err != nil {
+		return nil, err
 	}
 	getInt := func(src map[string]json.RawMessage, name string) (int64, bool, error) {
 		raw, ok := src[name]
@@ -205,8 +200,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, hr *http.Request, m *trit
 		return
 	}
 	defer release()
-	if m.name == "preprocessing" || m.name == "postprocessing" {
-		tritonError(w, 400, "the simulator runs '%s' only as part of 'ensemble'; send requests to 'ensemble' or 'tensorrt_llm'", m.name)
+	if s.pipelineOnly(w, m) {
 		return
 	}
 	if m.name == "tensorrt_llm" {
@@ -291,11 +285,8 @@ func (s *Server) streamGenerate(ctx context.Context, w http.ResponseWriter, g *g
 		if failed {
 			buf = append(buf, `data: {"error":"`+midstreamMsg+`"}`+"\n\n"...)
 		}
-		if _, err := w.Write(buf); err != nil {
+		if flushWrite(w, fl, buf) != nil {
 			return
-		}
-		if fl != nil {
-			fl.Flush()
 		}
 		if p.done {
 			return

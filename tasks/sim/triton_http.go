@@ -115,6 +115,24 @@ func trtLengths(n int, maxTok, minTok int64, cfg *Config) error {
 	return nil
 }
 
+// requireInputs is Triton's error for a request with request id id that
+// lacks a required input of m; has reports whether the request gives an
+// input, got lists the inputs it gives (quoted, as the message shows them).
+func (m *tritonModel) requireInputs(id string, has func(name string) bool, got func() []string) error {
+	var missing []string
+	for _, d := range m.inputs {
+		if !d.optional && !has(d.name) {
+			missing = append(missing, "'"+d.name+"'")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	g := got()
+	return fmt.Errorf("[request id: %s] expected %d inputs but got %d inputs for model '%s'. Got input(s) [%s], but missing required input(s) [%s]. Please provide all required input(s).",
+		requestIDLabel(id), len(m.inputs)-countOptional(m.inputs), len(g), m.name, strings.Join(g, ","), strings.Join(missing, ","))
+}
+
 func requestIDLabel(id string) string {
 	if id == "" {
 		return "<id_unknown>"
@@ -143,13 +161,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	return nil, nil, false
 }
 
+// pipelineOnly refuses a request to a model the simulator runs only inside
+// the ensemble (preprocessing, postprocessing) and reports whether it did.
+func (s *Server) pipelineOnly(w http.ResponseWriter, m *tritonModel) bool {
+	if m.name != "preprocessing" && m.name != "postprocessing" {
+		return false
+	}
+	tritonError(w, 400, "the simulator runs '%s' only as part of 'ensemble'; send requests to 'ensemble' or 'tensorrt_llm'", m.name)
+	return true
+}
+
 func (s *Server) tritonAdmit(w http.ResponseWriter, m *tritonModel, spec requestSpec) (*request, bool) {
 	if !s.ready() {
 		tritonError(w, http.StatusServiceUnavailable, "Server not ready: model '%s' is loading (-startup-delay)", m.name)
 		return nil, false
 	}
-	if m.name == "preprocessing" || m.name == "postprocessing" {
-		tritonError(w, 400, "the simulator runs '%s' only as part of 'ensemble'; send requests to 'ensemble' or 'tensorrt_llm'", m.name)
+	if s.pipelineOnly(w, m) {
 		return nil, false
 	}
 	if s.injectError() {

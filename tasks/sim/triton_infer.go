@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // KServe v2 infer (JSON tensors) for tensorrt_llm (input_ids) and ensemble.
@@ -110,15 +109,9 @@ func decodeInfer(body []byte, m *tritonModel, cfg *Config) (*v2InferRequest, *in
 		in[t.Name] = vals
 		got = append(got, "'"+t.Name+"'")
 	}
-	var missing []string
-	for _, d := range m.inputs {
-		if _, ok := in[d.name]; !ok && !d.optional {
-			missing = append(missing, "'"+d.name+"'")
-		}
-	}
-	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("[request id: %s] expected %d inputs but got %d inputs for model '%s'. Got input(s) [%s], but missing required input(s) [%s]. Please provide all required input(s).",
-			requestIDLabel(req.ID), len(m.inputs)-countOptional(m.inputs), len(got), m.name, strings.Join(got, ","), strings.Join(missing, ","))
+	has := func(name string) bool { _, ok := in[name]; return ok }
+	if err := m.requireInputs(req.ID, has, func() []string { return got }); err != nil {
+		return nil, nil, err
 	}
 	one := func(name string) (int64, bool, error) {
 		v, ok := in[name]
