@@ -49,7 +49,8 @@ type PromptSource struct {
 	// Each prompt starts with a distinct word sequence, so prefix caching
 	// does not turn them into one prompt.
 	SyntheticTokens int
-	// SyntheticCount is the number of synthetic prompts (default 100).
+	// SyntheticCount is the number of synthetic prompts (default
+	// DefaultSyntheticCount).
 	SyntheticCount int
 	// Seed for synthetic prompts (default 1).
 	Seed uint64
@@ -77,11 +78,15 @@ func (p PromptSource) Describe() string {
 	return "default (5 prompts)"
 }
 
+// DefaultSyntheticCount is the number of synthetic prompts when
+// PromptSource.SyntheticCount is 0.
+const DefaultSyntheticCount = 100
+
 func (p PromptSource) syntheticCount() int {
 	if p.SyntheticCount > 0 {
 		return p.SyntheticCount
 	}
-	return 100
+	return DefaultSyntheticCount
 }
 
 // LoadPrompts resolves a PromptSource into prompts.
