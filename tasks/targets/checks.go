@@ -19,15 +19,16 @@ func checkOptions(backend string, jsonOut *bool, minDriver *int) (check.Options,
 	if minDriver != nil {
 		o.MinDriver = *minDriver
 	}
-	cfg, err := env.Load(".")
+	cfg, err := settings()
 	var pe *fs.PathError
 	switch {
 	case err == nil:
 		applyConfig(&o, cfg)
 	case errors.As(err, &pe) || isNoEnv(err):
-		// No .env yet: check with the defaults of env.example.
-		if ex, err := env.ReadFile(env.ExamplePath); err == nil {
-			applyConfig(&o, env.NewConfig(env.ExamplePath, ex.Map()))
+		// An unreadable .env, or neither file: check with env.example's
+		// defaults where there is one, else the checks' own.
+		if ex, err := env.Example("."); err == nil {
+			applyConfig(&o, ex)
 		}
 	default:
 		return o, err
