@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	// The flags of load:*, with the container's own defaults: a bounded
 	// run, a per-request timeout and a results file in the working directory.
 	f := load.DefaultFlags()
-	f.Duration, f.RequestTimeout, f.Out = 30*time.Second, 10*time.Minute, "loadgen-results.json"
+	f.Base.Duration, f.Base.RequestTimeout, f.Base.Out = 30*time.Second, 10*time.Minute, "loadgen-results.json"
 	f.RegisterFlags(fs)
 	quiet := fs.Bool("quiet", false, "no live status line (the summary is still printed)")
 	if err := fs.Parse(args); err != nil {
@@ -50,11 +50,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		return 2
 	}
 	switch {
-	case f.Rate <= 0 && f.Concurrency < 1:
-		fmt.Fprintf(stderr, "loadgen: -concurrency %d: a closed loop needs at least 1 worker, e.g. -concurrency 4 (with -rate, 0 means no cap on in-flight requests)\n", f.Concurrency)
+	case f.Base.Rate <= 0 && f.Base.Concurrency < 1:
+		fmt.Fprintf(stderr, "loadgen: -concurrency %d: a closed loop needs at least 1 worker, e.g. -concurrency 4 (with -rate, 0 means no cap on in-flight requests)\n", f.Base.Concurrency)
 		return 2
-	case f.Concurrency < 0:
-		fmt.Fprintf(stderr, "loadgen: -concurrency %d: with -rate it caps in-flight requests: 0 for no cap or a positive cap\n", f.Concurrency)
+	case f.Base.Concurrency < 0:
+		fmt.Fprintf(stderr, "loadgen: -concurrency %d: with -rate it caps in-flight requests: 0 for no cap or a positive cap\n", f.Base.Concurrency)
 		return 2
 	}
 	o, err := f.Options()

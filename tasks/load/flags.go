@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"strconv"
@@ -9,69 +10,39 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
-// Flags are the command-line options of the load generator, one field per
-// flag. RegisterFlags defines them under the names of the load:* mage
-// targets (which lowercase their parameter names: maxtokens,
-// timeoutfirstbyte ...), so that cmd/loadgen and mage share the names and
-// their meanings; cmd/loadgen's older hyphenated names (-max-tokens,
-// -dataset-checksum ...) stay as aliases. Options turns them into Options.
+// Flags are the command-line options of the load generator. RegisterFlags
+// defines them under the names of the load:* mage targets (which lowercase
+// their parameter names: maxtokens, timeoutfirstbyte ...), so that
+// cmd/loadgen and mage share the names and their meanings; cmd/loadgen's
+// older hyphenated names (-max-tokens, -dataset-checksum ...) stay as
+// aliases. Options turns them into Options.
 type Flags struct {
-	Backend  string // a backend of the table: sets Protocol and Model (Preset)
-	URL      string // server base URL
-	Model    string // model name ("" takes the backend's, or asks /v1/models)
+	// Base receives the flags that are options as they are (-url,
+	// -maxtokens, -sloavailability ...).
+	Base Options
+
+	Backend  string // a backend of the table: the protocol and model (Preset)
 	Protocol string // "" takes the backend's
-
-	// Stream is true unless -nostream (or -stream=false).
-	Stream      bool
-	Concurrency int
-	Rate        float64
-	Shape       string
-	Burstiness  float64
-	Seed        uint64
-
-	Duration       time.Duration
-	Requests       int
-	Warmup         time.Duration
-	WarmupRequests int
-
-	MaxTokens         int
-	IgnoreEOS         bool
-	TritonTokenCounts bool
-	Dataset           string
-	Checksum          string // of a Dataset URL
-	Synthetic         int    // synthetic prompts of about this many tokens
-	SyntheticCount    int
-
-	SLOAvailability float64
-	SLOTTFTP95      time.Duration
-	SLOITLP95       time.Duration
-
-	Out string
 	// Metrics is the address of the generator's own /metrics ("" or "off":
 	// none; load:* listens on its own default address when it is "").
 	Metrics string
-
-	RequestTimeout time.Duration
 	// Timeouts in the flags' convention: 0 turns the timeout off.
 	TimeoutFirstByte  time.Duration
 	TimeoutFirstToken time.Duration
 	TimeoutStall      time.Duration
 	InFlightAtEnd     string // InFlightAtEndFail or InFlightAtEndIgnore
-	MaxEventBytes     int
-	DrainTimeout      time.Duration
 }
 
 // DefaultFlags returns the flags' defaults: those of package load, with
 // streaming on and the vllm backend.
 func DefaultFlags() Flags {
-	slo := DefaultSLO()
 	return Flags{
-		Backend: string(backend.VLLM), Stream: true, Concurrency: DefaultConcurrency, Seed: DefaultSeed,
-		MaxTokens: DefaultMaxTokens, SyntheticCount: DefaultSyntheticCount,
-		SLOAvailability: slo.Availability, SLOTTFTP95: slo.TTFTP95, SLOITLP95: slo.ITLP95,
+		Base: Options{Stream: true, Concurrency: DefaultConcurrency, Seed: DefaultSeed, MaxTokens: DefaultMaxTokens,
+			Prompts: PromptSource{SyntheticCount: DefaultSyntheticCount}, SLO: DefaultSLO(),
+			MaxEventBytes: DefaultMaxEventBytes, DrainTimeout: DefaultDrainTimeout},
+		Backend:          string(backend.VLLM),
 		TimeoutFirstByte: DefaultTimeoutFirstByte, TimeoutFirstToken: DefaultTimeoutFirstToken,
 		TimeoutStall: DefaultTimeoutStall, InFlightAtEnd: InFlightAtEndFail,
-		MaxEventBytes: DefaultMaxEventBytes, DrainTimeout: DefaultDrainTimeout,
 	}
 }
 
@@ -81,43 +52,43 @@ func DefaultFlags() Flags {
 // parsed.
 func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.Backend, "backend", f.Backend, "backend preset: vllm, triton, trt or sim (sets protocol and model defaults)")
-	fs.StringVar(&f.URL, "url", f.URL, "server base URL (default "+DefaultURL+")")
-	fs.StringVar(&f.Model, "model", f.Model, "model name (default: discovered for OpenAI protocols, the backend's Triton model otherwise)")
+	fs.StringVar(&f.Base.URL, "url", f.Base.URL, "server base URL (default "+DefaultURL+")")
+	fs.StringVar(&f.Base.Model, "model", f.Base.Model, "model name (default: discovered for OpenAI protocols, the backend's Triton model otherwise)")
 	fs.StringVar(&f.Protocol, "protocol", f.Protocol, "openai-chat, openai-completions, triton-generate or triton-trt (default from -backend)")
-	fs.BoolVar(&f.Stream, "stream", f.Stream, "stream responses (SSE); -stream=false sends plain requests")
+	fs.BoolVar(&f.Base.Stream, "stream", f.Base.Stream, "stream responses (SSE); -stream=false sends plain requests")
 	fs.BoolFunc("nostream", "send non-streamed requests (the same as -stream=false)", func(s string) error {
 		v, err := strconv.ParseBool(s)
-		f.Stream = !v
+		f.Base.Stream = !v
 		return err
 	})
-	fs.IntVar(&f.Concurrency, "concurrency", f.Concurrency, "workers of a closed loop, or the in-flight cap of an open loop (default with -rate: no cap)")
-	fs.Float64Var(&f.Rate, "rate", f.Rate, "open-loop request rate per second (0 = closed loop)")
-	fs.StringVar(&f.Shape, "shape", f.Shape, "open-loop arrivals: poisson (default), gamma or constant")
-	fs.Float64Var(&f.Burstiness, "burstiness", f.Burstiness, "gamma shape: 1 = poisson, <1 burstier, >1 smoother")
-	fs.Uint64Var(&f.Seed, "seed", f.Seed, "seed of the arrival process and synthetic prompts")
-	fs.DurationVar(&f.Duration, "duration", f.Duration, "measured run length (0 = until SIGINT/SIGTERM, or -requests)")
-	fs.IntVar(&f.Requests, "requests", f.Requests, "stop after this many measured requests (0 = no limit)")
-	fs.DurationVar(&f.Warmup, "warmup", f.Warmup, "exclude requests sent in this first period")
-	fs.IntVar(&f.WarmupRequests, "warmuprequests", f.WarmupRequests, "exclude the first N requests")
-	fs.IntVar(&f.MaxTokens, "maxtokens", f.MaxTokens, "max_tokens per request (a dataset line may override it)")
-	fs.BoolVar(&f.IgnoreEOS, "ignoreeos", f.IgnoreEOS, "ask vLLM to always generate maxtokens (ignore_eos)")
-	fs.BoolVar(&f.TritonTokenCounts, "tritontokencounts", f.TritonTokenCounts, "triton-generate: request num_input_tokens/num_output_tokens (recent vLLM backends)")
-	fs.StringVar(&f.Dataset, "dataset", f.Dataset, "JSONL prompts ({\"prompt\": ..., \"max_tokens\": N} per line): a path or an http(s)/file URL")
-	fs.StringVar(&f.Checksum, "checksum", f.Checksum, "sha256:<hex> of an http(s) -dataset (or put ?checksum= in the URL)")
-	fs.IntVar(&f.Synthetic, "synthetic", f.Synthetic, "generate prompts of about this many tokens (words)")
-	fs.IntVar(&f.SyntheticCount, "syntheticcount", f.SyntheticCount, "number of synthetic prompts")
-	fs.Float64Var(&f.SLOAvailability, "sloavailability", f.SLOAvailability, "SLO: minimum ok/(ok+failed); negative disables")
-	fs.DurationVar(&f.SLOTTFTP95, "slottftp95", f.SLOTTFTP95, "SLO: maximum p95 TTFT from the intended send time; negative disables")
-	fs.DurationVar(&f.SLOITLP95, "sloitlp95", f.SLOITLP95, "SLO: maximum p95 inter-chunk latency; negative disables")
-	fs.StringVar(&f.Out, "out", f.Out, "results file (JSON); empty for none")
+	fs.IntVar(&f.Base.Concurrency, "concurrency", f.Base.Concurrency, "workers of a closed loop, or the in-flight cap of an open loop (default with -rate: no cap)")
+	fs.Float64Var(&f.Base.Rate, "rate", f.Base.Rate, "open-loop request rate per second (0 = closed loop)")
+	fs.StringVar(&f.Base.Shape, "shape", f.Base.Shape, "open-loop arrivals: poisson (default), gamma or constant")
+	fs.Float64Var(&f.Base.Burstiness, "burstiness", f.Base.Burstiness, "gamma shape: 1 = poisson, <1 burstier, >1 smoother")
+	fs.Uint64Var(&f.Base.Seed, "seed", f.Base.Seed, "seed of the arrival process and synthetic prompts")
+	fs.DurationVar(&f.Base.Duration, "duration", f.Base.Duration, "measured run length (0 = until SIGINT/SIGTERM, or -requests)")
+	fs.IntVar(&f.Base.Requests, "requests", f.Base.Requests, "stop after this many measured requests (0 = no limit)")
+	fs.DurationVar(&f.Base.Warmup, "warmup", f.Base.Warmup, "exclude requests sent in this first period")
+	fs.IntVar(&f.Base.WarmupRequests, "warmuprequests", f.Base.WarmupRequests, "exclude the first N requests")
+	fs.IntVar(&f.Base.MaxTokens, "maxtokens", f.Base.MaxTokens, "max_tokens per request (a dataset line may override it)")
+	fs.BoolVar(&f.Base.IgnoreEOS, "ignoreeos", f.Base.IgnoreEOS, "ask vLLM to always generate maxtokens (ignore_eos)")
+	fs.BoolVar(&f.Base.TritonTokenCounts, "tritontokencounts", f.Base.TritonTokenCounts, "triton-generate: request num_input_tokens/num_output_tokens (recent vLLM backends)")
+	fs.StringVar(&f.Base.Prompts.Dataset, "dataset", f.Base.Prompts.Dataset, "JSONL prompts ({\"prompt\": ..., \"max_tokens\": N} per line): a path or an http(s)/file URL")
+	fs.StringVar(&f.Base.Prompts.Checksum, "checksum", f.Base.Prompts.Checksum, "sha256:<hex> of an http(s) -dataset (or put ?checksum= in the URL)")
+	fs.IntVar(&f.Base.Prompts.SyntheticTokens, "synthetic", f.Base.Prompts.SyntheticTokens, "generate prompts of about this many tokens (words)")
+	fs.IntVar(&f.Base.Prompts.SyntheticCount, "syntheticcount", f.Base.Prompts.SyntheticCount, "number of synthetic prompts")
+	fs.Float64Var(&f.Base.SLO.Availability, "sloavailability", f.Base.SLO.Availability, "SLO: minimum ok/(ok+failed); negative disables")
+	fs.DurationVar(&f.Base.SLO.TTFTP95, "slottftp95", f.Base.SLO.TTFTP95, "SLO: maximum p95 TTFT from the intended send time; negative disables")
+	fs.DurationVar(&f.Base.SLO.ITLP95, "sloitlp95", f.Base.SLO.ITLP95, "SLO: maximum p95 inter-chunk latency; negative disables")
+	fs.StringVar(&f.Base.Out, "out", f.Base.Out, "results file (JSON); empty for none")
 	fs.StringVar(&f.Metrics, "metrics", f.Metrics, "serve the generator's /metrics on this address, e.g. :9400 (off: none)")
-	fs.DurationVar(&f.RequestTimeout, "requesttimeout", f.RequestTimeout, "per-request timeout (0 = none)")
+	fs.DurationVar(&f.Base.RequestTimeout, "requesttimeout", f.Base.RequestTimeout, "per-request timeout (0 = none)")
 	fs.Var(timeoutValue{&f.TimeoutFirstByte}, "timeoutfirstbyte", "a request without response headers this long after sending fails as timeout (0 = off)")
 	fs.Var(timeoutValue{&f.TimeoutFirstToken}, "timeoutfirsttoken", "a request without generated text this long after sending fails as timeout (0 = off)")
 	fs.Var(timeoutValue{&f.TimeoutStall}, "timeoutstall", "a stream without new generated text this long fails as stall (0 = off)")
 	fs.Var(inFlightValue{&f.InFlightAtEnd}, "inflightatend", "requests still running when a bounded run's drain ends: fail (count against availability) or ignore")
-	fs.Var(eventBytesValue{&f.MaxEventBytes}, "maxeventbytes", "the largest SSE line, SSE event or non-streamed body accepted; larger fails as oversized")
-	fs.DurationVar(&f.DrainTimeout, "draintimeout", f.DrainTimeout, "how long a bounded run waits for in-flight requests")
+	fs.Var(eventBytesValue{&f.Base.MaxEventBytes}, "maxeventbytes", "the largest SSE line, SSE event or non-streamed body accepted; larger fails as oversized")
+	fs.DurationVar(&f.Base.DrainTimeout, "draintimeout", f.Base.DrainTimeout, "how long a bounded run waits for in-flight requests")
 	// cmd/loadgen's older names.
 	for _, a := range [][2]string{
 		{"warmup-requests", "warmuprequests"},
@@ -143,39 +114,25 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	}
 }
 
-// Options returns the Options the flags ask for: the backend's preset,
-// with the flags given on top.
+// Options returns the Options the flags ask for: Base, with the
+// backend's URL, protocol and model (Preset) where the flags leave them
+// open.
 func (f *Flags) Options() (Options, error) {
-	o, err := Preset(f.Backend, f.Concurrency)
+	o := f.Base
+	p, err := Preset(f.Backend, o.Concurrency)
 	if err != nil {
 		return o, fmt.Errorf("-backend: %w", err)
 	}
-	if f.URL != "" {
-		o.URL = f.URL
-	}
-	if f.Model != "" {
-		o.Model = f.Model
-	}
-	if f.Protocol != "" {
-		o.Protocol = Protocol(f.Protocol)
-	}
-	ignore, err := ParseInFlightAtEnd(f.InFlightAtEnd)
-	if err != nil {
+	o.Backend = p.Backend
+	o.URL, o.Model = cmp.Or(o.URL, p.URL), cmp.Or(o.Model, p.Model)
+	o.Protocol = cmp.Or(Protocol(f.Protocol), p.Protocol)
+	o.Prompts.Seed = o.Seed
+	if o.SLO.IgnoreInFlightAtEnd, err = ParseInFlightAtEnd(f.InFlightAtEnd); err != nil {
 		return o, err
 	}
-	o.Stream = f.Stream
-	o.Rate, o.Shape, o.Burstiness, o.Seed = f.Rate, f.Shape, f.Burstiness, f.Seed
-	o.Duration, o.Requests, o.Warmup, o.WarmupRequests = f.Duration, f.Requests, f.Warmup, f.WarmupRequests
-	o.MaxTokens, o.IgnoreEOS, o.TritonTokenCounts = f.MaxTokens, f.IgnoreEOS, f.TritonTokenCounts
-	o.Prompts = PromptSource{Dataset: f.Dataset, Checksum: f.Checksum, SyntheticTokens: f.Synthetic,
-		SyntheticCount: f.SyntheticCount, Seed: f.Seed}
-	o.SLO = SLO{Availability: f.SLOAvailability, TTFTP95: f.SLOTTFTP95, ITLP95: f.SLOITLP95, IgnoreInFlightAtEnd: ignore}
-	o.MaxEventBytes = f.MaxEventBytes
-	o.Out = f.Out
 	if f.Metrics != "off" {
 		o.MetricsAddr = f.Metrics
 	}
-	o.RequestTimeout, o.DrainTimeout = f.RequestTimeout, f.DrainTimeout
 	for _, t := range []struct{ flag, dst *time.Duration }{{&f.TimeoutFirstByte, &o.TimeoutFirstByte},
 		{&f.TimeoutFirstToken, &o.TimeoutFirstToken}, {&f.TimeoutStall, &o.TimeoutStall}} {
 		if *t.dst, err = TimeoutFlag(*t.flag); err != nil {

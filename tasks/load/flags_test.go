@@ -49,7 +49,7 @@ func TestFlagsRefuse(t *testing.T) {
 		}
 	}
 	f := DefaultFlags()
-	f.Backend, f.Duration = "tgi", time.Second
+	f.Backend, f.Base.Duration = "tgi", time.Second
 	if _, err := f.Options(); err == nil || !strings.Contains(err.Error(), "-backend") {
 		t.Errorf("backend tgi: %v", err)
 	}
