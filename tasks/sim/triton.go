@@ -7,6 +7,14 @@ import "encoding/json"
 // The HTTP API (/v2/...) is in triton_http.go, the generate extension in
 // triton_generate.go, KServe v2 infer in triton_infer.go.
 
+// Triton backends of the models (config.pbtxt's backend), as Triton names
+// them: not the pack's backend names (tasks/backend).
+const (
+	tritonBackendVLLM   = "vllm"
+	tritonBackendPython = "python"
+	tritonBackendTRTLLM = "tensorrtllm"
+)
+
 // tensorDef is one input or output tensor of a model's config.
 type tensorDef struct {
 	name     string
@@ -33,7 +41,7 @@ func (s *Server) tritonModels() []*tritonModel {
 	req := func(name, dt string, dims ...int) tensorDef { return tensorDef{name: name, dtype: dt, dims: dims} }
 	if s.cfg.Personality == PersonalityTritonVLLM {
 		return []*tritonModel{{
-			name: s.cfg.ServedModelName, platform: "vllm", backend: "vllm", decoupled: true,
+			name: s.cfg.ServedModelName, platform: tritonBackendVLLM, backend: tritonBackendVLLM, decoupled: true,
 			inputs: []tensorDef{req("text_input", "BYTES", 1), opt("image", "BYTES", -1), opt("stream", "BOOL", 1),
 				opt("sampling_parameters", "BYTES", 1), opt("exclude_input_in_output", "BOOL", 1),
 				opt("return_finish_reason", "BOOL", 1), opt("return_cumulative_logprob", "BOOL", 1),
@@ -58,15 +66,15 @@ func (s *Server) tritonModels() []*tritonModel {
 			outputs: []tensorDef{req("text_output", "BYTES", -1), req("cum_log_probs", "FP32", -1),
 				req("output_log_probs", "FP32", -1, -1), req("context_logits", "FP32", -1, -1),
 				req("generation_logits", "FP32", -1, -1, -1), req("batch_index", "INT32", 1)}},
-		{name: "postprocessing", platform: "python", backend: "python", maxBatch: 64,
+		{name: "postprocessing", platform: tritonBackendPython, backend: tritonBackendPython, maxBatch: 64,
 			inputs:  []tensorDef{req("TOKENS_BATCH", "INT32", -1, -1), req("SEQUENCE_LENGTH", "INT32", -1)},
 			outputs: []tensorDef{req("OUTPUT", "BYTES", -1)}},
-		{name: "preprocessing", platform: "python", backend: "python", maxBatch: 64,
+		{name: "preprocessing", platform: tritonBackendPython, backend: tritonBackendPython, maxBatch: 64,
 			inputs: []tensorDef{req("QUERY", "BYTES", 1), req("REQUEST_OUTPUT_LEN", "INT32", 1),
 				opt("BAD_WORDS_DICT", "BYTES", -1), opt("STOP_WORDS_DICT", "BYTES", -1)},
 			outputs: []tensorDef{req("INPUT_ID", "INT32", -1), req("REQUEST_INPUT_LEN", "INT32", 1),
 				req("REQUEST_OUTPUT_LEN", "INT32", -1)}},
-		{name: "tensorrt_llm", platform: "tensorrtllm", backend: "tensorrtllm", maxBatch: 64, decoupled: d,
+		{name: "tensorrt_llm", platform: tritonBackendTRTLLM, backend: tritonBackendTRTLLM, maxBatch: 64, decoupled: d,
 			inputs: []tensorDef{req("input_ids", "INT32", -1), req("input_lengths", "INT32", 1),
 				req("request_output_len", "INT32", 1), opt("end_id", "INT32", 1), opt("pad_id", "INT32", 1),
 				opt("streaming", "BOOL", 1), opt("beam_width", "INT32", 1), opt("temperature", "FP32", 1),
@@ -119,7 +127,7 @@ func (m *tritonModel) config() []byte {
 			"label_filename": "", "is_shape_tensor": false})
 	}
 	kind := "KIND_GPU"
-	if m.backend == "python" || m.backend == "vllm" {
+	if m.backend == tritonBackendPython || m.backend == tritonBackendVLLM {
 		kind = "KIND_MODEL"
 	}
 	cfg := map[string]any{"name": m.name, "platform": m.platform, "backend": m.backend,

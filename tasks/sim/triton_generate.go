@@ -118,7 +118,7 @@ func decodeGenerate(body []byte, m *tritonModel, cfg *Config) (*genRequest, erro
 	spec := requestSpec{prompt: pb.info(), n: 1, model: m.name, stream: g.stream}
 	var maxTok, minTok int64
 	var hasMax bool
-	if m.backend == "vllm" {
+	if m.backend == tritonBackendVLLM {
 		// SamplingParams from the sampling_parameters input or the request
 		// parameters; vLLM's default max_tokens is 16.
 		sp := params
