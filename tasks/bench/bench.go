@@ -59,9 +59,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -150,102 +148,6 @@ type Result struct {
 	StoppedEarlyReason  string        `json:"stopped_early_reason,omitempty"`
 }
 
-// Options configure a sweep.
-type Options struct {
-	// Load is the base of every step: URL, Protocol, Model, Backend,
-	// MaxTokens, Stream, Prompts, SLO, Shape, HTTPClient... (load.Preset
-	// gives a start). Concurrency, Rate, Duration, Warmup, Out and Status
-	// are set per step.
-	Load load.Options
-	// Mode is ModeConcurrency (default) or ModeRate.
-	Mode string
-	// Steps are the loads in the order they run (Plan makes them).
-	Steps []float64
-	// StepDuration is the measured length of each step (default 30 s);
-	// Warmup runs before it, unmeasured.
-	StepDuration time.Duration
-	Warmup       time.Duration
-	// MaxInFlight caps in-flight requests in rate mode (0 = no cap).
-	MaxInFlight int
-	// MetricsURL is the server's /metrics ("" = not scraped).
-	MetricsURL string
-	// MetricsModel selects the Triton model of the nv_inference_* counters
-	// ("" sums every model).
-	MetricsModel string
-	// SampleEvery is the gauge sampling period during a step (default 1 s).
-	SampleEvery time.Duration
-	// Stop is the early-stop rule (zero: DefaultStopRule).
-	Stop StopRule
-	// Out receives the table, one row per step as it ends (nil: none).
-	Out io.Writer
-	// ScrapeClient fetches MetricsURL (default: a client with a 10 s timeout).
-	ScrapeClient *http.Client
-	// Dir, when set, receives bench.json and report.html after every
-	// finished step, so that a kill loses at most one step.
-	Dir string
-
-	saved func(steps int) // tests: called after each intermediate save
-}
-
-// Plan returns the loads of a sweep: start, doubling, up to and including
-// max (max is the last step even when it is not a doubling). Concurrency
-// steps are whole numbers.
-func Plan(mode string, start, max float64) ([]float64, error) {
-	if err := checkMode(mode); err != nil {
-		return nil, err
-	}
-	if start == 0 {
-		start = 1
-	}
-	if !(start > 0) || math.IsInf(start, 0) {
-		return nil, fmt.Errorf("-start=%v: the first load must be a positive number", start)
-	}
-	if !(max >= start) || math.IsInf(max, 0) {
-		return nil, fmt.Errorf("-max=%v: the highest load must be a finite number >= -start (%v)", max, start)
-	}
-	if mode == ModeConcurrency && (start != math.Trunc(start) || max != math.Trunc(max)) {
-		return nil, fmt.Errorf("-start=%v -max=%v: concurrency steps are whole numbers of workers", start, max)
-	}
-	var steps []float64
-	for l := start; l < max && len(steps) < 64; l *= 2 {
-		steps = append(steps, round3(l))
-	}
-	return append(steps, max), nil
-}
-
-// ParseSteps parses a comma-separated list of loads, e.g. "1,2,4,8", in
-// increasing order.
-func ParseSteps(mode, list string) ([]float64, error) {
-	if err := checkMode(mode); err != nil {
-		return nil, err
-	}
-	var steps []float64
-	for _, f := range strings.Split(list, ",") {
-		f = strings.TrimSpace(f)
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("-steps=%q: %q is not a positive number (expected e.g. -steps=1,2,4,8)", list, f)
-		}
-		if mode == ModeConcurrency && v != math.Trunc(v) {
-			return nil, fmt.Errorf("-steps=%q: %q: concurrency steps are whole numbers of workers", list, f)
-		}
-		if len(steps) > 0 && v <= steps[len(steps)-1] {
-			return nil, fmt.Errorf("-steps=%q: loads must increase (%v after %v)", list, v, steps[len(steps)-1])
-		}
-		steps = append(steps, v)
-	}
-	return steps, nil
-}
-
-func checkMode(mode string) error {
-	if mode != ModeConcurrency && mode != ModeRate {
-		return fmt.Errorf("-mode=%q: expected %s or %s", mode, ModeConcurrency, ModeRate)
-	}
-	return nil
-}
-
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
-
 // effectiveSLO resolves load's convention (0 = default, < 0 = off) into
 // seconds, 0 meaning off.
 func effectiveSLO(s load.SLO) SLOSettings {
@@ -266,47 +168,16 @@ func effectiveSLO(s load.SLO) SLOSettings {
 	}
 }
 
-func (r StopRule) withDefaults() StopRule {
-	d := DefaultStopRule()
-	if r.AvailabilityBelow == 0 {
-		r.AvailabilityBelow = d.AvailabilityBelow
-	}
-	if r.TTFTFactor == 0 {
-		r.TTFTFactor = d.TTFTFactor
-	}
-	return r
-}
-
-// Run runs the sweep. It returns the result so far together with any
-// error, so that a caller can write what was measured.
+// Run runs the sweep (Options.Resolve first). It returns the result so
+// far together with any error, so that a caller can write what was
+// measured.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Mode == "" {
-		o.Mode = ModeConcurrency
-	}
-	if err := checkMode(o.Mode); err != nil {
+	o, err := o.Resolve()
+	if err != nil {
 		return nil, err
 	}
-	if len(o.Steps) == 0 {
-		return nil, errors.New("bench: no steps (use Plan or -steps)")
-	}
-	if o.StepDuration <= 0 {
-		o.StepDuration = 30 * time.Second
-	}
-	if o.SampleEvery <= 0 {
-		o.SampleEvery = time.Second
-	}
-	if o.ScrapeClient == nil {
-		o.ScrapeClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	o.Stop = o.Stop.withDefaults()
 	base := o.Load
-	if base.MaxTokens == 0 {
-		base.MaxTokens = 128
-	}
 	promptsDesc := base.Prompts.Describe()
-	if base.DrainTimeout == 0 {
-		base.DrainTimeout = min(max(2*o.StepDuration, 10*time.Second), 60*time.Second)
-	}
 	res := &Result{
 		Schema: Schema, Backend: base.Backend, Model: base.Model, URL: base.URL, Protocol: base.Protocol,
 		MetricsURL: o.MetricsURL, Started: time.Now().UTC().Format(time.RFC3339),

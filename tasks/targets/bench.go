@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,12 +34,6 @@ type BenchFlags struct {
 	TTFT      *time.Duration // p95 TTFT SLO (default 2s; negative: off)
 	ITL       *time.Duration // p95 ITL SLO (default 150ms; negative: off)
 }
-
-// Default sweep limits.
-const (
-	benchMaxConcurrency = 32
-	benchMaxRate        = 16
-)
 
 // MetricsURLFor is where a backend's server metrics are, from the backend
 // table: vLLM's API port (/metrics), Triton's METRICS_PORT; the simulator's
@@ -91,58 +84,25 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	if f.ITL != nil {
 		lo.SLO.ITLP95 = *f.ITL
 	}
-	o := bench.Options{Load: lo, Mode: str(f.Mode), Out: os.Stdout}
-	if o.Mode == "" {
-		o.Mode = bench.ModeConcurrency
+	o := bench.Options{Load: lo, Mode: str(f.Mode), StepList: str(f.Steps), Start: f.Start, Max: f.Max,
+		Warmup: Duration(f.Warmup, 0), AutoWarmup: f.Warmup == nil, MetricsURL: str(f.Scrape), Out: os.Stdout}
+	o.Load.Shape = str(f.Shape)
+	if f.Cap != nil {
+		o.MaxInFlight = *f.Cap
 	}
-	if o.Mode == bench.ModeRate {
-		o.Load.Shape = str(f.Shape)
-		if f.Cap != nil {
-			o.MaxInFlight = *f.Cap
-		}
-	} else if str(f.Shape) != "" || (f.Cap != nil && *f.Cap != 0) {
-		return fmt.Errorf("-shape and -cap shape an open loop: use them with -mode=rate")
+	if f.Step != nil {
+		o.StepDuration = *f.Step
 	}
-	if f.Steps != nil && *f.Steps != "" {
-		if f.Start != nil || f.Max != nil {
-			return fmt.Errorf("-steps=%q lists the loads: leave out -start and -max", *f.Steps)
-		}
-		o.Steps, err = bench.ParseSteps(o.Mode, *f.Steps)
-	} else {
-		start, limit := 1.0, float64(benchMaxConcurrency)
-		if o.Mode == bench.ModeRate {
-			limit = benchMaxRate
-		}
-		if f.Start != nil {
-			start = *f.Start
-		}
-		if f.Max != nil {
-			limit = *f.Max
-		}
-		o.Steps, err = bench.Plan(o.Mode, start, limit)
-	}
-	if err != nil {
-		return err
-	}
-	o.StepDuration = Duration(f.Step, 30*time.Second)
-	if o.StepDuration <= 0 {
-		return fmt.Errorf("-step=%s: each step needs a positive length, e.g. -step=30s", o.StepDuration)
-	}
-	o.Warmup = Duration(f.Warmup, min(o.StepDuration/6, 5*time.Second).Round(time.Millisecond))
-	if o.Warmup < 0 {
-		return fmt.Errorf("-warmup=%s: expected a duration >= 0", o.Warmup)
-	}
-	switch s := str(f.Scrape); s {
+	switch o.MetricsURL {
 	case "off":
+		o.MetricsURL = ""
 	case "":
 		if o.MetricsURL, err = MetricsURLFor(backend, cfg, lo.URL); err != nil {
 			return err
 		}
-	default:
-		if u, perr := url.Parse(s); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("-scrape=%q: expected the server's metrics URL, e.g. http://127.0.0.1:8002/metrics, or off", s)
-		}
-		o.MetricsURL = s
+	}
+	if o, err = o.Resolve(); err != nil {
+		return err
 	}
 	if ep.Protocol != load.ProtocolOpenAIChat && ep.Protocol != load.ProtocolOpenAICompletions {
 		o.MetricsModel = lo.Model
