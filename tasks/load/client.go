@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire"
 )
 
 // newHTTPClient returns a keep-alive HTTP/1.1 client (no HTTP/2, no h2c, no
@@ -41,7 +43,7 @@ func newHTTPClient(conns int) *http.Client {
 func discoverModel(ctx context.Context, c *http.Client, base, apiKey string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/models", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+wire.PathModels, nil)
 	if err != nil {
 		return "", err
 	}

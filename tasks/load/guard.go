@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
 // Default per-request timeouts (Options.TimeoutFirstByte, TimeoutFirstToken,

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
 // do sends one request and records it.

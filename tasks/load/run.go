@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
 // openAI runs the steps against vLLM's OpenAI API.

@@ -6,7 +6,7 @@
 // It speaks the three APIs the stack serves: vLLM's OpenAI API, Triton's
 // generate extension for a vLLM-backend model, and Triton's generate
 // extension for a TensorRT-LLM ensemble (text in, text out: no client-side
-// tokenizer). Streams are read with the readers of tasks/load/stream.
+// tokenizer). Streams are read with the readers of tasks/wire/stream.
 package smoke
 
 import (

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
 // triton runs the steps against Triton's KServe v2 API with the generate
