@@ -86,7 +86,7 @@ func LoadOptions(personality string, cfg sim.Config, apiURL string) load.Options
 	if err != nil {
 		like, _ = backend.ByPersonality(string(backend.PersonalityTritonTRT))
 	}
-	o.Protocol = load.Protocol(like.Protocol)
+	o.Protocol = like.Protocol
 	o.Model = like.ModelName(func(string) string { return cfg.ServedModelName })
 	if o.Model == "" {
 		o.Model = cfg.ServedModelName // an OpenAI server's --served-model-name

@@ -42,7 +42,7 @@ func EndpointFor(name string, cfg *env.Config) (Endpoint, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Protocol, e.Model = load.Protocol(s.Protocol), s.ModelName(cfg.Get)
+	e.Protocol, e.Model = s.Protocol, s.ModelName(cfg.Get)
 	return e, nil
 }
 

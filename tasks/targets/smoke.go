@@ -26,7 +26,7 @@ func Smoke(ctx context.Context, name string, jsonOut *bool, urlFlag *string) err
 		return err
 	}
 	o := smoke.Options{Backend: name, URL: ep.URL, Protocol: ep.Protocol, Model: ep.Model}
-	triton := backend.Protocol(o.Protocol).Triton()
+	triton := o.Protocol.Triton()
 	if !triton {
 		// vLLM serves the model under --served-model-name.
 		o.Model = cfg.Get(backend.KeyServedModel)
