@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
@@ -36,12 +38,10 @@ func (r *runner) openAI(ctx context.Context) {
 	}
 	g := r.o.GenTimeout
 	r.step(ctx, "completion short", g, needModel(func(ctx context.Context) (string, error) {
-		return r.complete(ctx, "/v1/completions", map[string]any{"model": model, "prompt": ShortPrompt,
-			"max_tokens": ShortMaxTokens}, ShortMaxTokens)
+		return r.complete(ctx, backend.OpenAICompletions, wire.Request{Model: model, Prompt: ShortPrompt, MaxTokens: ShortMaxTokens})
 	}))
 	r.step(ctx, "chat long", g, needModel(func(ctx context.Context) (string, error) {
-		return r.complete(ctx, "/v1/chat/completions", map[string]any{"model": model,
-			"messages": []map[string]string{{"role": "user", "content": LongPrompt}}, "max_tokens": LongMaxTokens}, LongMaxTokens)
+		return r.complete(ctx, backend.OpenAIChat, wire.Request{Model: model, Prompt: LongPrompt, MaxTokens: LongMaxTokens})
 	}))
 	r.step(ctx, "chat stream", g, needModel(func(ctx context.Context) (string, error) {
 		return r.chatStream(ctx, model)
@@ -68,7 +68,7 @@ func (r *runner) getOK(ctx context.Context, path string) (string, error) {
 // missing the step fails but the first listed model is still used, so that
 // the later steps say whether the server itself works.
 func (r *runner) models(ctx context.Context) (model, detail string, err error) {
-	const path = "/v1/models"
+	const path = wire.PathModels
 	resp, body, err := r.call(ctx, http.MethodGet, path, nil, false)
 	if err != nil {
 		return "", "", err
@@ -142,12 +142,10 @@ func (r *runner) version(ctx context.Context) (string, error) {
 
 // complete sends a non-streamed completion or chat completion and checks the
 // text and the usage.
-func (r *runner) complete(ctx context.Context, path string, req map[string]any, maxTokens int) (string, error) {
-	resp, body, err := r.call(ctx, http.MethodPost, path, req, false)
+func (r *runner) complete(ctx context.Context, p wire.Protocol, req wire.Request) (string, error) {
+	maxTokens := req.MaxTokens
+	_, body, path, _, err := r.post(ctx, p, req)
 	if err != nil {
-		return "", err
-	}
-	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
 		return "", err
 	}
 	ev := stream.ParseOpenAIResponse(body)
@@ -184,33 +182,38 @@ func checkUsage(u stream.Usage, maxTokens int) error {
 	return nil
 }
 
+// post sends a generation request of protocol p and wants a 2xx answer:
+// the body of a non-streamed one, or for a streamed one the response,
+// whose body the caller reads and closes. start is the send time.
+func (r *runner) post(ctx context.Context, p wire.Protocol, req wire.Request) (resp *http.Response, body []byte, path string, start time.Time, err error) {
+	path = wire.GeneratePath(p, req.Model, req.Stream)
+	reqBody, err := wire.Body(p, req)
+	if err != nil {
+		return nil, nil, path, start, err
+	}
+	start = time.Now()
+	if resp, body, err = r.call(ctx, http.MethodPost, path, json.RawMessage(reqBody), req.Stream); err != nil {
+		return nil, nil, path, start, err
+	}
+	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
+		return nil, nil, path, start, err
+	}
+	return resp, body, path, start, nil
+}
+
 // chatStream streams a chat completion with the usage in the final chunk.
 func (r *runner) chatStream(ctx context.Context, model string) (string, error) {
-	const path = "/v1/chat/completions"
-	req := map[string]any{"model": model, "messages": []map[string]string{{"role": "user", "content": StreamPrompt}},
-		"max_tokens": StreamMaxTokens, "stream": true, "stream_options": map[string]bool{"include_usage": true}}
-	start := time.Now()
-	resp, body, err := r.call(ctx, http.MethodPost, path, req, true)
+	resp, _, path, start, err := r.post(ctx, backend.OpenAIChat,
+		wire.Request{Model: model, Prompt: StreamPrompt, MaxTokens: StreamMaxTokens, Stream: true})
 	if err != nil {
 		return "", err
 	}
-	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
-		return "", err
-	}
 	defer resp.Body.Close()
-	rd := stream.NewOpenAIReader(resp.Body)
 	chunks := 0
 	var ttft time.Duration
 	var usage *stream.Usage
 	usageLast := false // the usage came in the last data chunk
-	for {
-		ev := rd.Next()
-		if ev.Err != nil {
-			return "", fmt.Errorf("POST %s (stream): after %d content chunks: %v", path, chunks, ev.Err)
-		}
-		if ev.Done {
-			break
-		}
+	err = wire.ReadAll(stream.NewOpenAIReader(resp.Body), func(ev stream.Event) {
 		if ev.Text != "" {
 			if chunks == 0 {
 				ttft = time.Since(start)
@@ -222,6 +225,9 @@ func (r *runner) chatStream(ctx context.Context, model string) (string, error) {
 			u := *ev.Usage
 			usage = &u
 		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("POST %s (stream): after %d content chunks: %v", path, chunks, err)
 	}
 	if chunks < 2 {
 		return "", fmt.Errorf("POST %s (stream): expected at least 2 chunks with content before [DONE], got %d", path, chunks)

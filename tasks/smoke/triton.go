@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
@@ -17,9 +17,9 @@ import (
 // extension: a vLLM-backend model or a TensorRT-LLM ensemble.
 func (r *runner) triton(ctx context.Context) {
 	q, g := r.o.QuickTimeout, r.o.GenTimeout
-	base := "/v2/models/" + url.PathEscape(r.o.Model)
+	base := wire.TritonModelPath(r.o.Model)
 	r.step(ctx, "health", q, func(ctx context.Context) (string, error) {
-		return r.getOK(ctx, "/v2/health/ready")
+		return r.getOK(ctx, wire.PathTritonReady)
 	})
 	r.step(ctx, "model metadata", q, func(ctx context.Context) (string, error) {
 		return r.metadata(ctx, base)
@@ -28,18 +28,18 @@ func (r *runner) triton(ctx context.Context) {
 		return r.getOK(ctx, base+"/ready")
 	})
 	r.step(ctx, "generate short", g, func(ctx context.Context) (string, error) {
-		return r.generate(ctx, base+"/generate", ShortPrompt, ShortMaxTokens)
+		return r.generate(ctx, ShortPrompt, ShortMaxTokens)
 	})
 	r.step(ctx, "generate long", g, func(ctx context.Context) (string, error) {
-		return r.generate(ctx, base+"/generate", LongPrompt, LongMaxTokens)
+		return r.generate(ctx, LongPrompt, LongMaxTokens)
 	})
 	r.step(ctx, "generate stream", g, func(ctx context.Context) (string, error) {
-		return r.generateStream(ctx, base+"/generate_stream")
+		return r.generateStream(ctx)
 	})
 	// The backend's own families: the vLLM backend reports vllm:* only with
 	// REPORT_CUSTOM_METRICS on; the TensorRT-LLM backend its nv_trt_llm_*.
 	backendFamily := "vllm:time_to_first_token_seconds"
-	if r.o.Protocol == load.ProtocolTritonTRT {
+	if r.o.Protocol == backend.TritonTRT {
 		backendFamily = "nv_trt_llm_request_metrics"
 	}
 	r.metricsStep(ctx, "nv_inference_request_success", map[string]string{"model": r.o.Model},
@@ -48,7 +48,7 @@ func (r *runner) triton(ctx context.Context) {
 
 // requiredTensors are the inputs and outputs the smoke requests use.
 func (r *runner) requiredTensors() (inputs, outputs []string) {
-	if r.o.Protocol == load.ProtocolTritonTRT {
+	if r.o.Protocol == backend.TritonTRT {
 		return []string{"text_input", "max_tokens"}, []string{"text_output"}
 	}
 	return []string{"text_input"}, []string{"text_output"}
@@ -116,26 +116,11 @@ func prefixAll(p string, s []string) []string {
 	return out
 }
 
-// generateBody is the request of the protocol: the vLLM backend takes
-// sampling_parameters as a JSON string; the TensorRT-LLM ensemble takes
-// max_tokens, bad_words and stop_words as inputs.
-func (r *runner) generateBody(prompt string, maxTokens int, streamed bool) map[string]any {
-	if r.o.Protocol == load.ProtocolTritonTRT {
-		return map[string]any{"text_input": prompt, "max_tokens": maxTokens, "stream": streamed,
-			"bad_words": "", "stop_words": ""}
-	}
-	sp, _ := json.Marshal(map[string]int{"max_tokens": maxTokens})
-	return map[string]any{"text_input": prompt, "stream": streamed, "sampling_parameters": string(sp)}
-}
-
 // generate sends a non-streamed generate request and wants generated text
 // (beyond a repeated prompt) in text_output.
-func (r *runner) generate(ctx context.Context, path, prompt string, maxTokens int) (string, error) {
-	resp, body, err := r.call(ctx, http.MethodPost, path, r.generateBody(prompt, maxTokens, false), false)
+func (r *runner) generate(ctx context.Context, prompt string, maxTokens int) (string, error) {
+	_, body, path, _, err := r.post(ctx, r.o.Protocol, wire.Request{Model: r.o.Model, Prompt: prompt, MaxTokens: maxTokens})
 	if err != nil {
-		return "", err
-	}
-	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
 		return "", err
 	}
 	ev := stream.ParseTritonResponse(body)
@@ -159,27 +144,16 @@ func (r *runner) generate(ctx context.Context, path, prompt string, maxTokens in
 
 // generateStream streams a generate_stream request and wants at least two
 // events with text and a clean end.
-func (r *runner) generateStream(ctx context.Context, path string) (string, error) {
-	start := time.Now()
-	resp, body, err := r.call(ctx, http.MethodPost, path, r.generateBody(StreamPrompt, StreamMaxTokens, true), true)
+func (r *runner) generateStream(ctx context.Context) (string, error) {
+	resp, _, path, start, err := r.post(ctx, r.o.Protocol,
+		wire.Request{Model: r.o.Model, Prompt: StreamPrompt, MaxTokens: StreamMaxTokens, Stream: true})
 	if err != nil {
 		return "", err
 	}
-	if err := expectStatus(http.MethodPost, path, resp, body); err != nil {
-		return "", err
-	}
 	defer resp.Body.Close()
-	rd := stream.NewTritonReader(resp.Body)
 	events, chars := 0, 0
 	var ttft time.Duration
-	for {
-		ev := rd.Next()
-		if ev.Err != nil {
-			return "", fmt.Errorf("POST %s: after %d events with text: %v", path, events, ev.Err)
-		}
-		if ev.Done {
-			break
-		}
+	err = wire.ReadAll(stream.NewTritonReader(resp.Body), func(ev stream.Event) {
 		if ev.Text != "" {
 			if events == 0 {
 				ttft = time.Since(start)
@@ -187,6 +161,9 @@ func (r *runner) generateStream(ctx context.Context, path string) (string, error
 			events++
 			chars += len([]rune(ev.Text))
 		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("POST %s: after %d events with text: %v", path, events, err)
 	}
 	if events < 2 {
 		return "", fmt.Errorf("POST %s: expected at least 2 events with text_output (a decoupled model streams one per step), got %d", path, events)
