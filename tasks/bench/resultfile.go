@@ -20,13 +20,13 @@ func (r *Result) checkpoint(dir string, done, planned int) error {
 	c.StoppedBy = StoppedRunning
 	c.StoppedEarlyReason = fmt.Sprintf("written after step %d of %d; the sweep had not ended", done, planned)
 	c.finish()
-	_, _, err := save(dir, &c)
+	_, _, err := Save(dir, &c)
 	return err
 }
 
-// save writes dir/bench.json and dir/report.html (named after dir)
-// atomically and returns their paths.
-func save(dir string, r *Result) (jsonPath, htmlPath string, err error) {
+// Save writes dir/bench.json and dir/report.html (named after dir)
+// atomically, the report first, and returns their paths.
+func Save(dir string, r *Result) (jsonPath, htmlPath string, err error) {
 	jsonPath, htmlPath = filepath.Join(dir, "bench.json"), filepath.Join(dir, "report.html")
 	// report.html first: whoever sees bench.json (a watcher, a script
 	// waiting for it) also finds the report of that step or a later one.

@@ -421,7 +421,7 @@ func TestSweepNoStep(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	if _, _, err := save(dir, res); err != nil {
+	if _, _, err := Save(dir, res); err != nil {
 		t.Fatal(err)
 	}
 	back, err := ReadResult(filepath.Join(dir, "bench.json"))
@@ -441,7 +441,7 @@ func TestSweepNoStep(t *testing.T) {
 	if err != nil || res.StoppedBy != StoppedCanceled || len(res.Steps) != 1 || !res.Steps[0].Partial || res.Steps[0].Result.Requests.OK != 0 {
 		t.Fatalf("err %v, stopped by %q, steps %+v", err, res.StoppedBy, res.Steps)
 	}
-	if _, _, err := save(t.TempDir(), res); err != nil {
+	if _, _, err := Save(t.TempDir(), res); err != nil {
 		t.Fatal(err)
 	}
 }

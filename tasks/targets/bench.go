@@ -135,15 +135,11 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	if res == nil {
 		return runErr
 	}
-	jsonPath, htmlPath := filepath.Join(dir, "bench.json"), filepath.Join(dir, "report.html")
-	if err := bench.WriteResult(jsonPath, res); err != nil {
+	jsonPath, htmlPath, err := bench.Save(dir, res)
+	if err != nil {
 		return errors.Join(runErr, err)
 	}
-	fmt.Printf("results written to %s\n", jsonPath)
-	if err := bench.RenderFile(htmlPath, []bench.Named{{Name: filepath.Base(dir), Path: jsonPath, Result: res}}); err != nil {
-		return errors.Join(runErr, err)
-	}
-	fmt.Printf("report written to %s\n", htmlPath)
+	fmt.Printf("results written to %s\nreport written to %s\n", jsonPath, htmlPath)
 	if runErr != nil {
 		return runErr
 	}
