@@ -197,62 +197,80 @@ func errorMessage(raw []byte) string {
 // (choices[].text); the usage arrives in a final chunk with empty choices
 // when the request set stream_options.include_usage.
 type OpenAIReader struct {
-	sse   *SSEReader
+	framed
 	chunk oaChunk
-	final Event
-	ended bool
 }
 
 // NewOpenAIReader reads OpenAI SSE from r.
 func NewOpenAIReader(r io.Reader) *OpenAIReader {
-	return &OpenAIReader{sse: NewSSEReader(r)}
+	return &OpenAIReader{framed: framed{sse: NewSSEReader(r)}}
+}
+
+// Reset makes the reader read a new stream, keeping its buffers.
+func (o *OpenAIReader) Reset(r io.Reader) { o.reset(r) }
+
+// Next implements Reader.
+func (o *OpenAIReader) Next() Event {
+	// The stream ends with "data: [DONE]"; without it, it was cut.
+	f, ev, ok := o.frame(doneMarker, Event{Err: ErrTruncated})
+	if !ok {
+		return ev
+	}
+	if err := decodeOpenAI(f.Data, &o.chunk); err != nil {
+		return o.end(Event{Err: malformed(f.Data, err)})
+	}
+	ev = o.chunk.event()
+	if ev.Err != nil {
+		return o.end(ev)
+	}
+	return ev
+}
+
+// framed is what both protocol readers share: the SSE framing, and the
+// event that ended the stream, which Next keeps returning.
+type framed struct {
+	sse   *SSEReader
+	final Event
+	ended bool
 }
 
 // SetMaxEventBytes bounds one SSE line and one event's data (n <= 0:
 // DefaultMaxEventBytes); a longer one ends the stream with an
 // *OversizedError.
-func (o *OpenAIReader) SetMaxEventBytes(n int) { o.sse.SetMaxEventBytes(n) }
+func (s *framed) SetMaxEventBytes(n int) { s.sse.SetMaxEventBytes(n) }
 
-// Reset makes the reader read a new stream, keeping its buffers.
-func (o *OpenAIReader) Reset(r io.Reader) {
-	o.sse.Reset(r)
-	o.final = Event{}
-	o.ended = false
+func (s *framed) reset(r io.Reader) {
+	s.sse.Reset(r)
+	s.final = Event{}
+	s.ended = false
 }
 
-func (o *OpenAIReader) end(ev Event) Event {
-	o.ended = true
-	o.final = ev
+func (s *framed) end(ev Event) Event {
+	s.ended = true
+	s.final = ev
 	return ev
 }
 
-// Next implements Reader.
-func (o *OpenAIReader) Next() Event {
-	if o.ended {
-		return o.final
+// frame returns the next frame and ok, or the event that ends the stream:
+// the one that already ended it, a read error, atEOF at the end of the
+// body, Done for a frame whose data is done (when done is not nil), or
+// the server's error event.
+func (s *framed) frame(done []byte, atEOF Event) (f Frame, ev Event, ok bool) {
+	if s.ended {
+		return f, s.final, false
 	}
-	f, err := o.sse.Next()
-	if err != nil {
-		if err == io.EOF {
-			// The stream ended without "data: [DONE]".
-			return o.end(Event{Err: ErrTruncated})
-		}
-		return o.end(Event{Err: err})
+	f, err := s.sse.Next()
+	switch {
+	case err == io.EOF:
+		return f, s.end(atEOF), false
+	case err != nil:
+		return f, s.end(Event{Err: err}), false
+	case done != nil && bytes.Equal(f.Data, done):
+		return f, s.end(Event{Done: true}), false
+	case f.isErrorEvent():
+		return f, s.end(Event{Err: &ServerError{Message: frameErrorMessage(f.Data)}}), false
 	}
-	if bytes.Equal(f.Data, doneMarker) {
-		return o.end(Event{Done: true})
-	}
-	if f.isErrorEvent() {
-		return o.end(Event{Err: &ServerError{Message: frameErrorMessage(f.Data)}})
-	}
-	if err := decodeOpenAI(f.Data, &o.chunk); err != nil {
-		return o.end(Event{Err: malformed(f.Data, err)})
-	}
-	ev := o.chunk.event()
-	if ev.Err != nil {
-		return o.end(ev)
-	}
-	return ev
+	return f, ev, true
 }
 
 func frameErrorMessage(data []byte) string {
@@ -317,53 +335,30 @@ func (t *tritonEvent) reset() {
 // keeps the running sum of num_output_tokens, so the last Usage holds the
 // request's totals.
 type TritonReader struct {
-	sse     *SSEReader
+	framed
 	ev      tritonEvent
-	final   Event
-	ended   bool
 	usage   Usage
 	haveUse bool
 }
 
 // NewTritonReader reads Triton generate_stream SSE from r.
 func NewTritonReader(r io.Reader) *TritonReader {
-	return &TritonReader{sse: NewSSEReader(r)}
+	return &TritonReader{framed: framed{sse: NewSSEReader(r)}}
 }
-
-// SetMaxEventBytes bounds one SSE line and one event's data (n <= 0:
-// DefaultMaxEventBytes); a longer one ends the stream with an
-// *OversizedError.
-func (t *TritonReader) SetMaxEventBytes(n int) { t.sse.SetMaxEventBytes(n) }
 
 // Reset makes the reader read a new stream, keeping its buffers.
 func (t *TritonReader) Reset(r io.Reader) {
-	t.sse.Reset(r)
-	t.final = Event{}
-	t.ended = false
+	t.reset(r)
 	t.usage = Usage{}
 	t.haveUse = false
 }
 
-func (t *TritonReader) end(ev Event) Event {
-	t.ended = true
-	t.final = ev
-	return ev
-}
-
 // Next implements Reader.
 func (t *TritonReader) Next() Event {
-	if t.ended {
-		return t.final
-	}
-	f, err := t.sse.Next()
-	if err != nil {
-		if err == io.EOF {
-			return t.end(Event{Done: true})
-		}
-		return t.end(Event{Err: err})
-	}
-	if f.isErrorEvent() {
-		return t.end(Event{Err: &ServerError{Message: frameErrorMessage(f.Data)}})
+	// The end of the body is the end of the stream.
+	f, ev, ok := t.frame(nil, Event{Done: true})
+	if !ok {
+		return ev
 	}
 	if err := decodeTriton(f.Data, &t.ev); err != nil {
 		return t.end(Event{Err: malformed(f.Data, err)})
