@@ -64,29 +64,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: register metrics: %w", err)
 	}
-	if o.MetricsListener != nil || o.MetricsAddr != "" {
-		ln := o.MetricsListener
-		if ln == nil {
-			if ln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
-				return nil, fmt.Errorf("load: metrics address %q: %w (use host:port, e.g. :9400)", o.MetricsAddr, err)
-			}
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+	stopMetrics, err := serveMetrics(&o, reg)
+	if err != nil {
+		return nil, err
 	}
-
-	header := http.Header{"Content-Type": {"application/json"}}
-	if o.Stream {
-		header.Set("Accept", "text/event-stream")
-	} else {
-		header.Set("Accept", "application/json")
-	}
-	if o.APIKey != "" {
-		header.Set("Authorization", "Bearer "+o.APIKey)
-	}
+	defer stopMetrics()
+	header := requestHeader(&o)
 
 	// A few shards keep recording contention low; each costs ~1.3 MB of
 	// histograms, so their number is capped.
@@ -182,4 +165,38 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// serveMetrics serves reg's /metrics on Options.MetricsListener or
+// MetricsAddr, when either is set, until stop is called.
+func serveMetrics(o *Options, reg *prometheus.Registry) (stop func(), err error) {
+	if o.MetricsListener == nil && o.MetricsAddr == "" {
+		return func() {}, nil
+	}
+	ln := o.MetricsListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("load: metrics address %q: %w (use host:port, e.g. :9400)", o.MetricsAddr, err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { srv.Close() }, nil
+}
+
+// requestHeader is the header of every request: JSON in, the stream or
+// JSON out, and the API key when there is one.
+func requestHeader(o *Options) http.Header {
+	header := http.Header{"Content-Type": {"application/json"}}
+	if o.Stream {
+		header.Set("Accept", "text/event-stream")
+	} else {
+		header.Set("Accept", "application/json")
+	}
+	if o.APIKey != "" {
+		header.Set("Authorization", "Bearer "+o.APIKey)
+	}
+	return header
 }
