@@ -301,12 +301,20 @@ func (e *engine) finishCheck(r *request) string {
 	return ""
 }
 
-func (e *engine) finishAbort(r *request, now time.Time) {
+// finish ends r at t for reason (FinishAbort, or what finishCheck said),
+// records it in the step's report and tells its client. The caller has
+// taken it out of the scheduler's queues and freed its blocks.
+func (e *engine) finish(r *request, reason string, t time.Time) {
+	r.running = false
 	r.finished = true
-	r.finishReason = FinishAbort
-	r.finishedAt = now
-	e.rep.aborted = append(e.rep.aborted, r)
-	r.publish(true, FinishAbort)
+	r.finishReason = reason
+	r.finishedAt = t
+	if reason == FinishAbort {
+		e.rep.aborted = append(e.rep.aborted, r)
+	} else {
+		e.rep.finished = append(e.rep.finished, r)
+	}
+	r.publish(true, reason)
 }
 
 func (e *engine) fillGauges() {

@@ -146,7 +146,7 @@ func (e *engine) reapAborted(now time.Time) {
 	for _, r := range e.waiting {
 		if r.aborted.Load() {
 			e.queued.Add(-1)
-			e.finishAbort(r, now)
+			e.finish(r, FinishAbort, now)
 			continue
 		}
 		keep = append(keep, r)
@@ -157,8 +157,7 @@ func (e *engine) reapAborted(now time.Time) {
 	for _, r := range e.running {
 		if r.aborted.Load() {
 			e.release(r)
-			r.running = false
-			e.finishAbort(r, now)
+			e.finish(r, FinishAbort, now)
 			continue
 		}
 		run = append(run, r)
@@ -204,16 +203,11 @@ func (e *engine) complete(end time.Time) {
 		for _, r := range set {
 			if reason := e.finishCheck(r); reason != "" {
 				e.release(r)
-				r.running = false
-				r.finished = true
-				r.finishReason = reason
-				r.finishedAt = end
-				rep.finished = append(rep.finished, r)
 				anyDone = true
 				if e.pc != nil {
 					e.pc.insert(r.spec.prompt.blocks)
 				}
-				r.publish(true, reason)
+				e.finish(r, reason, end)
 				continue
 			}
 			if r.stallAt > 0 && !r.stalled && r.generated >= r.stallAt {

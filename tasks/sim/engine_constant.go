@@ -50,8 +50,7 @@ func (e *engine) constAdvance(now time.Time) {
 			if r.aborted.Load() {
 				heap.Remove(&e.cheap, i)
 				e.usedBlocks -= r.blocksCounted
-				r.running = false
-				e.finishAbort(r, now)
+				e.finish(r, FinishAbort, now)
 				continue
 			}
 			i++
@@ -75,12 +74,7 @@ func (e *engine) constAdvance(now time.Time) {
 		if reason := e.finishCheck(r); reason != "" {
 			heap.Pop(&e.cheap)
 			e.usedBlocks -= r.blocksCounted
-			r.running = false
-			r.finished = true
-			r.finishReason = reason
-			r.finishedAt = t
-			e.rep.finished = append(e.rep.finished, r)
-			r.publish(true, reason)
+			e.finish(r, reason, t)
 			continue
 		}
 		r.due = t.Add(e.cfg.ConstantITL)
