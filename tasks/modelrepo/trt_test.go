@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
 // A small reader of protobuf text format, enough to check the rendered
@@ -446,4 +448,16 @@ func FuzzPbtxtParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		parsePbtxt(src) // must not panic or loop
 	})
+}
+
+// The backend table names the model clients of the TensorRT-LLM backend
+// call; it is the repository's ensemble.
+func TestTRTEnsembleIsTheBackendModel(t *testing.T) {
+	b, err := backend.Lookup(string(backend.TRT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ModelName(func(string) string { return "" }) != TRTEnsemble || TRTModels[0] != TRTEnsemble {
+		t.Errorf("backend %s model %q, repository ensemble %q (models %v)", b.Name, b.Model, TRTEnsemble, TRTModels)
+	}
 }
