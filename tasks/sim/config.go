@@ -15,6 +15,14 @@
 // that follow the engine's load.
 //
 // Token counting uses no real tokenizer; see CountTokens for the rule.
+//
+// Files by job: config.go (flags, environment, validation), server.go
+// (listeners, readiness), engine.go with engine_batch.go and
+// engine_constant.go (the engine core and its two schedulers), http.go
+// (helpers every personality's handlers share), openai*.go (vLLM's API),
+// triton*.go (Triton's model repository, HTTP front, generate and infer),
+// metrics_*.go, expo.go and gpu.go (the metrics pages), limits.go (hostile
+// clients).
 package sim
 
 import (

@@ -65,10 +65,12 @@ func (s *Server) vllmRoutes() http.Handler {
 	return mux
 }
 
-// routeTemplate is the handler label of http_* metrics.
+// vllmHandlers are the paths the http_* metrics label by name (the
+// handler label); any other path is "none".
 var vllmHandlers = map[string]bool{"/v1/completions": true, "/v1/chat/completions": true, "/v1/models": true,
 	"/health": true, "/ping": true, "/version": true, "/metrics": true}
 
+// statusWriter remembers the status a handler answered with, for instrument.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
