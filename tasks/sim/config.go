@@ -21,8 +21,9 @@
 // engine_constant.go (the engine core and its two schedulers), http.go
 // (helpers every personality's handlers share), openai*.go (vLLM's API),
 // triton*.go (Triton's model repository, HTTP front, generate and infer),
-// metrics_*.go, expo.go and gpu.go (the metrics pages), limits.go (hostile
-// clients).
+// metrics_*.go, expo.go and gpu.go (the metrics pages), tokens.go and
+// prefix.go (token counting, the prefix cache), limits.go and hang.go
+// (hostile clients, hung requests).
 package sim
 
 import (
