@@ -16,7 +16,8 @@ import (
 
 // Defaults of a sweep.
 const (
-	// DefaultStepDuration is the measured length of each step.
+	// DefaultStepDuration is the measured length of each step when the
+	// bench targets' -step is not given.
 	DefaultStepDuration = 30 * time.Second
 	// DefaultMaxConcurrency and DefaultMaxRate are the highest load a
 	// planned sweep (no Steps, no StepList) reaches without Max.
@@ -46,9 +47,10 @@ type Options struct {
 	Steps      []float64
 	StepList   string
 	Start, Max *float64
-	// StepDuration is the measured length of each step (0:
-	// DefaultStepDuration); Warmup runs before it, unmeasured. AutoWarmup
-	// sets Warmup to a sixth of StepDuration, at most 5 s.
+	// StepDuration is the measured length of each step, > 0 (the bench
+	// targets' -step, DefaultStepDuration unless given); Warmup runs
+	// before it, unmeasured. AutoWarmup sets Warmup to a sixth of
+	// StepDuration, at most 5 s.
 	StepDuration time.Duration
 	Warmup       time.Duration
 	AutoWarmup   bool
@@ -91,9 +93,6 @@ func (o Options) Resolve() (Options, error) {
 // withDefaults fills in what the zero values leave open.
 func (o *Options) withDefaults() {
 	o.Mode = cmp.Or(o.Mode, ModeConcurrency)
-	if o.StepDuration == 0 {
-		o.StepDuration = DefaultStepDuration
-	}
 	if o.AutoWarmup {
 		o.Warmup = min(o.StepDuration/6, maxAutoWarmup).Round(time.Millisecond)
 	}
@@ -121,7 +120,7 @@ func (o *Options) validate() error {
 	if o.StepList != "" && (o.Start != nil || o.Max != nil) {
 		return fmt.Errorf("-steps=%q lists the loads: leave out -start and -max", o.StepList)
 	}
-	if o.StepDuration < 0 {
+	if o.StepDuration <= 0 {
 		return fmt.Errorf("-step=%s: each step needs a positive length, e.g. -step=30s", o.StepDuration)
 	}
 	if o.Warmup < 0 {

@@ -27,11 +27,15 @@ func TestResolveRefuses(t *testing.T) {
 		{"steps not numbers", Options{StepList: "1,x"}, `-steps="1,x": "x" is not a positive number (expected e.g. -steps=1,2,4,8)`},
 		{"max below start", Options{Start: ptr(8.0), Max: ptr(4.0)}, "-max=4: the highest load must be a finite number >= -start (8)"},
 		{"fractional workers", Options{Max: ptr(2.5)}, "concurrency steps are whole numbers of workers"},
+		{"no step length", Options{}, "-step=0s: each step needs a positive length, e.g. -step=30s"},
 		{"negative step", Options{StepDuration: -time.Second}, "-step=-1s: each step needs a positive length, e.g. -step=30s"},
-		{"negative warmup", Options{Warmup: -time.Second}, "-warmup=-1s: expected a duration >= 0"},
-		{"scrape not a URL", Options{MetricsURL: "nowhere"}, `-scrape="nowhere": expected the server's metrics URL, e.g. http://127.0.0.1:8002/metrics, or off`},
-		{"scrape without host", Options{MetricsURL: "http:///metrics"}, `-scrape="http:///metrics": expected`},
+		{"negative warmup", Options{StepDuration: time.Second, Warmup: -time.Second}, "-warmup=-1s: expected a duration >= 0"},
+		{"scrape not a URL", Options{StepDuration: time.Second, MetricsURL: "nowhere"}, `-scrape="nowhere": expected the server's metrics URL, e.g. http://127.0.0.1:8002/metrics, or off`},
+		{"scrape without host", Options{StepDuration: time.Second, MetricsURL: "http:///metrics"}, `-scrape="http:///metrics": expected`},
 	} {
+		if c.o.StepDuration == 0 && c.name != "no step length" {
+			c.o.StepDuration = time.Second
+		}
 		_, err := c.o.Resolve()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Resolve() error %v, want %q", c.name, err, c.want)
@@ -40,11 +44,11 @@ func TestResolveRefuses(t *testing.T) {
 }
 
 func TestResolveDefaults(t *testing.T) {
-	o, err := Options{AutoWarmup: true}.Resolve()
+	o, err := Options{StepDuration: DefaultStepDuration, AutoWarmup: true}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Mode != ModeConcurrency || o.StepDuration != DefaultStepDuration || o.Warmup != 5*time.Second ||
+	if o.Mode != ModeConcurrency || o.Warmup != 5*time.Second ||
 		o.Load.MaxTokens != load.DefaultMaxTokens || o.SampleEvery != time.Second || o.ScrapeClient == nil ||
 		o.Stop != DefaultStopRule() || o.Load.DrainTimeout != time.Minute {
 		t.Errorf("defaults: %+v", o)
@@ -70,11 +74,11 @@ func TestResolveDefaults(t *testing.T) {
 
 	// An explicit warm-up (0 included) stays; a list is parsed; explicit
 	// steps are kept as they are.
-	o, err = Options{StepList: "1, 3", Warmup: 0}.Resolve()
+	o, err = Options{StepList: "1, 3", StepDuration: time.Second, Warmup: 0}.Resolve()
 	if err != nil || o.Warmup != 0 || !reflect.DeepEqual(o.Steps, []float64{1, 3}) {
 		t.Errorf("list: %v, %v, %v", o.Steps, o.Warmup, err)
 	}
-	o, err = Options{Steps: []float64{2, 5}, Start: ptr(1.0), Max: ptr(4.0)}.Resolve()
+	o, err = Options{Steps: []float64{2, 5}, Start: ptr(1.0), Max: ptr(4.0), StepDuration: time.Second}.Resolve()
 	if err != nil || !reflect.DeepEqual(o.Steps, []float64{2, 5}) {
 		t.Errorf("explicit steps: %v, %v", o.Steps, err)
 	}

@@ -85,13 +85,10 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 		lo.SLO.ITLP95 = *f.ITL
 	}
 	o := bench.Options{Load: lo, Mode: str(f.Mode), StepList: str(f.Steps), Start: f.Start, Max: f.Max,
-		Warmup: Duration(f.Warmup, 0), AutoWarmup: f.Warmup == nil, MetricsURL: str(f.Scrape), Out: os.Stdout}
+		StepDuration: Duration(f.Step, bench.DefaultStepDuration), Warmup: Duration(f.Warmup, 0), AutoWarmup: f.Warmup == nil, MetricsURL: str(f.Scrape), Out: os.Stdout}
 	o.Load.Shape = str(f.Shape)
 	if f.Cap != nil {
 		o.MaxInFlight = *f.Cap
-	}
-	if f.Step != nil {
-		o.StepDuration = *f.Step
 	}
 	switch o.MetricsURL {
 	case "off":
