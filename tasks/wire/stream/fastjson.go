@@ -141,17 +141,10 @@ func skipValue(b []byte, i int, depth int) (int, error) {
 			if i, err = skipValue(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
+			var closed bool
+			if i, closed, err = afterElem(b, i, '}'); err != nil || closed {
+				return i, err
 			}
-			if b[i] == '}' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
 		}
 	case c == '[':
 		i = skipWS(b, i+1)
@@ -163,17 +156,10 @@ func skipValue(b []byte, i int, depth int) (int, error) {
 			if i, err = skipValue(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
+			var closed bool
+			if i, closed, err = afterElem(b, i, ']'); err != nil || closed {
+				return i, err
 			}
-			if b[i] == ']' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
 		}
 	case c == 't':
 		return lit(b, i, "true")
@@ -184,6 +170,21 @@ func skipValue(b []byte, i int, depth int) (int, error) {
 	default:
 		return scanNumber(b, i)
 	}
+}
+
+// afterElem reads what follows a member of an object or array at i: the
+// closing byte (closed, i just past it) or a comma (i at the next member).
+func afterElem(b []byte, i int, closing byte) (int, bool, error) {
+	i = skipWS(b, i)
+	switch {
+	case i >= len(b):
+		return 0, false, errSyntax
+	case b[i] == closing:
+		return i + 1, true, nil
+	case b[i] != ',':
+		return 0, false, errSyntax
+	}
+	return skipWS(b, i+1), false, nil
 }
 
 func lit(b []byte, i int, s string) (int, error) {
@@ -294,11 +295,18 @@ func keySwitch(key []byte, known ...string) (int, error) {
 	return -1, nil
 }
 
-// decodeString decodes a JSON string value (or null as "").
-func decodeString(v []byte) (string, error) {
+// setString decodes a JSON string value into *dst; null leaves *dst as it
+// is, as encoding/json does (which matters only for duplicate keys).
+func setString(v []byte, dst *string) (err error) {
 	if v[0] == 'n' {
-		return "", nil
+		return nil
 	}
+	*dst, err = decodeString(v)
+	return err
+}
+
+// decodeString decodes a JSON string value (not null).
+func decodeString(v []byte) (string, error) {
 	if v[0] != '"' {
 		return "", errBail
 	}
@@ -313,11 +321,18 @@ func decodeString(v []byte) (string, error) {
 	return s, nil
 }
 
-// decodeInt decodes an integer like encoding/json into an int (or null as 0).
-func decodeInt(v []byte) (int, error) {
+// setInt decodes an integer like encoding/json into *dst; null leaves *dst
+// as it is.
+func setInt(v []byte, dst *int) (err error) {
 	if v[0] == 'n' {
-		return 0, nil
+		return nil
 	}
+	*dst, err = decodeInt(v)
+	return err
+}
+
+// decodeInt decodes an integer (not null).
+func decodeInt(v []byte) (int, error) {
 	for _, c := range v {
 		if !(c >= '0' && c <= '9' || c == '-') {
 			return 0, errBail
@@ -374,7 +389,7 @@ func fastOpenAI(data []byte, c *oaChunk) error {
 					}
 					switch k {
 					case 0:
-						ch.Text, err = decodeString(val)
+						err = setString(val, &ch.Text)
 					case 1:
 						err = fastDelta(val, &ch.Delta)
 					case 2:
@@ -385,7 +400,7 @@ func fastOpenAI(data []byte, c *oaChunk) error {
 							return nil
 						}
 						var s string
-						if s, err = decodeString(val); err == nil {
+						if err = setString(val, &s); err == nil {
 							ch.FinishReason = &s
 						}
 					}
@@ -411,20 +426,20 @@ func fastOpenAI(data []byte, c *oaChunk) error {
 				}
 				switch k {
 				case 0:
-					u.PromptTokens, err = decodeInt(val)
+					err = setInt(val, &u.PromptTokens)
 				case 1:
-					u.CompletionTokens, err = decodeInt(val)
+					err = setInt(val, &u.CompletionTokens)
 				case 2:
-					u.TotalTokens, err = decodeInt(val)
+					err = setInt(val, &u.TotalTokens)
 				}
 				return err
 			})
 		case 2:
 			c.Error = append(c.Error[:0], val...)
 		case 3:
-			c.Object, err = decodeString(val)
+			err = setString(val, &c.Object)
 		case 4:
-			c.Message, err = decodeString(val)
+			err = setString(val, &c.Message)
 		}
 		return err
 	})
@@ -444,11 +459,11 @@ func fastDelta(val []byte, d *oaDelta) error {
 		}
 		switch k {
 		case 0:
-			d.Content, err = decodeString(val)
+			err = setString(val, &d.Content)
 		case 1:
-			d.ReasoningContent, err = decodeString(val)
+			err = setString(val, &d.ReasoningContent)
 		case 2:
-			d.Reasoning, err = decodeString(val)
+			err = setString(val, &d.Reasoning)
 		}
 		return err
 	})
