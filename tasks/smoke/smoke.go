@@ -432,7 +432,7 @@ func (r *runner) upHint() string {
 	switch r.o.Backend {
 	case "":
 		return " (is the server up? mage up:sim or mage sim starts the simulator)"
-	case "sim":
+	case string(backend.Sim):
 		return " (is the server up? mage up:sim starts it with Prometheus and Grafana, mage sim the simulator alone; -url points elsewhere)"
 	}
 	return fmt.Sprintf(" (is the server up? mage up:%s starts it; -url points elsewhere)", r.o.Backend)
