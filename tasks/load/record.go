@@ -143,6 +143,18 @@ type reqRecord struct {
 	outSource    tokenSource
 	promptTokens int
 	promptUsage  bool
+
+	meta reqMeta
+}
+
+// reqMeta says what a request is, for its record (-records) and the
+// results by turn: the feed that made the request sets it.
+type reqMeta struct {
+	id      string // the X-Request-Id header it was sent with
+	worker  int    // the closed-loop worker that sent it; -1 in an open loop
+	source  string // the workload's id of the request (workload.Request.ID)
+	session string // -sessions: the session's id
+	turn    int    // -sessions: the turn, counted from 1; 0 otherwise
 }
 
 // latencies of a successful request.
