@@ -8,6 +8,7 @@ package wire
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
@@ -44,10 +45,20 @@ func GeneratePath(p Protocol, model string, streamed bool) string {
 	return TritonModelPath(model) + "/generate"
 }
 
+// Message is one chat message of a Request.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
 // Request is one generation request, whatever the protocol.
 type Request struct {
-	Model     string // the OpenAI model (Triton names it in the path)
-	Prompt    string
+	Model  string // the OpenAI model (Triton names it in the path)
+	Prompt string
+	// Messages, when set, replace Prompt: the chat messages of the request
+	// (openai-chat sends them as they are; the other protocols, which take
+	// one text, send their contents joined by blank lines).
+	Messages  []Message
 	MaxTokens int
 	Stream    bool
 	// IgnoreEOS asks vLLM to generate exactly MaxTokens (OpenAI and the
@@ -60,8 +71,8 @@ type Request struct {
 
 // Body is the JSON body of r in protocol p:
 //
-//   - openai-chat: {"model", "messages": [{"role": "user", "content"}], "max_tokens", "stream"},
-//     with "stream_options": {"include_usage": true} when streamed;
+//   - openai-chat: {"model", "messages": [{"role": "user", "content"}], "max_tokens", "stream"}
+//     (r.Messages when set), with "stream_options": {"include_usage": true} when streamed;
 //   - openai-completions: the same with "prompt" for "messages";
 //   - triton-generate (vLLM backend): {"text_input", "stream", "sampling_parameters"},
 //     the sampling parameters as JSON text ({"max_tokens": N});
@@ -69,13 +80,19 @@ type Request struct {
 //     "bad_words": "", "stop_words": ""}.
 func Body(p Protocol, r Request) ([]byte, error) {
 	var body map[string]any
+	if len(r.Messages) > 0 && p != backend.OpenAIChat {
+		r.Prompt = r.Text()
+	}
 	switch p {
 	case backend.OpenAIChat, backend.OpenAICompletions:
 		body = map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "stream": r.Stream}
-		if p == backend.OpenAIChat {
-			body["messages"] = []map[string]string{{"role": "user", "content": r.Prompt}}
-		} else {
+		switch {
+		case p == backend.OpenAICompletions:
 			body["prompt"] = r.Prompt
+		case len(r.Messages) > 0:
+			body["messages"] = r.Messages
+		default:
+			body["messages"] = []map[string]string{{"role": "user", "content": r.Prompt}}
 		}
 		if r.Stream {
 			body["stream_options"] = map[string]bool{"include_usage": true}
@@ -105,6 +122,22 @@ func Body(p Protocol, r Request) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(body)
+}
+
+// Text is the request's input as one text: Prompt, or the contents of
+// Messages joined by blank lines.
+func (r Request) Text() string {
+	if len(r.Messages) == 0 {
+		return r.Prompt
+	}
+	var b strings.Builder
+	for i, m := range r.Messages {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(m.Content)
+	}
+	return b.String()
 }
 
 // ReadAll reads rd to its end, passing each event with data to each; it

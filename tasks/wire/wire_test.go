@@ -18,6 +18,10 @@ func TestBody(t *testing.T) {
 			`{"ignore_eos":true,"max_tokens":8,"model":"m","prompt":"hi","stream":false}`},
 		{backend.TritonGenerate, Request{Prompt: "hi", MaxTokens: 8, Stream: true, IgnoreEOS: true, TritonTokenCounts: true},
 			`{"return_num_input_tokens":true,"return_num_output_tokens":true,"sampling_parameters":"{\"ignore_eos\":true,\"max_tokens\":8}","stream":true,"text_input":"hi"}`},
+		{backend.OpenAIChat, Request{Model: "m", Messages: []Message{{"system", "be brief"}, {"user", "hi"}}, MaxTokens: 8},
+			`{"max_tokens":8,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"model":"m","stream":false}`},
+		{backend.OpenAICompletions, Request{Model: "m", Messages: []Message{{"system", "be brief"}, {"user", "hi"}}, MaxTokens: 8},
+			`{"max_tokens":8,"model":"m","prompt":"be brief\n\nhi","stream":false}`},
 		{backend.TritonTRT, Request{Prompt: "hi", MaxTokens: 8},
 			`{"bad_words":"","max_tokens":8,"stop_words":"","stream":false,"text_input":"hi"}`},
 	} {
