@@ -150,6 +150,11 @@ type Options struct {
 	// Out is the results file (JSON); empty writes none. It is written
 	// also when the run is stopped by ctx.
 	Out string
+	// Records, when set, is the per-request records file (JSON Lines,
+	// one Record per request sent, warm-up ones marked). Run creates it
+	// before any request and closes it before it returns, also when ctx
+	// stops the run.
+	Records string
 
 	// MetricsAddr, when set, serves the generator's /metrics there during
 	// the run (e.g. ":9400"). MetricsListener, when set, is used instead.

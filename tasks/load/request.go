@@ -13,12 +13,14 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
-// do sends one request and records it.
-func (g *gen) do(idx int64, intended time.Time, warm bool, sh *shard) {
+// do sends the run's idx-th request and records it; worker is the
+// closed-loop worker that sends it, -1 in an open loop.
+func (g *gen) do(idx int64, intended time.Time, warm bool, sh *shard, worker int) {
 	spec := &g.specs[int(idx%int64(len(g.specs)))]
 	gp := g.gapPool.Get().(*[]int64)
 	r := reqRecord{warm: warm, intended: intended, gaps: (*gp)[:0], streamed: g.o.Stream,
 		promptTokens: spec.promptTokens}
+	r.meta.id, r.meta.worker = g.requestID(idx), worker
 
 	g.inFlight.Add(1)
 	g.met.inFlight.Inc()
@@ -39,6 +41,9 @@ func (g *gen) do(idx int64, intended time.Time, warm bool, sh *shard) {
 		sh.mu.Lock()
 		sh.warmup++
 		sh.mu.Unlock()
+	}
+	if g.records != nil {
+		g.records.add(r.record(g.start))
 	}
 	*gp = r.gaps[:0]
 	g.gapPool.Put(gp)
@@ -100,6 +105,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		return
 	}
 	req.Header = g.header.Clone()
+	req.Header.Set(RequestIDHeader, r.meta.id)
 	r.sent = g.now()
 	wd.start(g.realNow(r.sent))
 	resp, err := g.client.Do(req)

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,6 +33,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := CheckWritable(o.Out); err != nil {
 			return nil, err
 		}
+	}
+	var records *recordWriter
+	if o.Records != "" {
+		var err error
+		if records, err = openRecords(o.Records); err != nil {
+			return nil, err
+		}
+		// Closed at once on the way out unless the run took it over.
+		defer func() {
+			if records != nil {
+				records.close()
+			}
+		}()
 	}
 	prompts, err := LoadPrompts(ctx, o.Prompts)
 	if err != nil {
@@ -79,7 +93,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	nShards = max(1, min(nShards, 8))
 	g := &gen{o: o, client: client, endpoint: endpoint, specs: specs, header: header, met: met,
-		stopCh: make(chan struct{}), causes: newCauses(&o)}
+		stopCh: make(chan struct{}), causes: newCauses(&o), runID: newRunID(), records: records}
+	records = nil // g closes it
 	for range nShards {
 		g.shards = append(g.shards, &shard{stats: newStats()})
 	}
@@ -158,13 +173,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	close(statusDone)
 	statusWG.Wait()
 
+	var recErr error
+	if g.records != nil {
+		recErr = g.records.close() // every request has ended: nothing more to write
+	}
 	res := g.result(started, reason)
 	if o.bounded() && reason != stopCanceled {
 		if err := res.SLOError(); err != nil {
-			return res, err
+			return res, errors.Join(err, recErr)
 		}
 	}
-	return res, nil
+	return res, recErr
 }
 
 // serveMetrics serves reg's /metrics on Options.MetricsListener or

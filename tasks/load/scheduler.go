@@ -53,6 +53,11 @@ type gen struct {
 	errMu   sync.Mutex
 	samples []ErrorSample
 
+	// runID prefixes the request ids (X-Request-Id); records, when set,
+	// writes the per-request records (Options.Records).
+	runID   string
+	records *recordWriter
+
 	oaPool, trPool, gapPool sync.Pool
 }
 
@@ -121,7 +126,7 @@ func (g *gen) worker(w int) {
 		if !ok {
 			return
 		}
-		g.do(idx, intended, warm, sh)
+		g.do(idx, intended, warm, sh, w)
 	}
 }
 
@@ -188,7 +193,7 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func(intended time.Time) {
 			defer wg.Done()
-			g.do(idx, intended, warm, sh)
+			g.do(idx, intended, warm, sh, -1)
 			if sem != nil {
 				<-sem
 			}
