@@ -97,9 +97,21 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
+	datasetformat *string, // -dataset's format: auto (default, from the content), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
+	once *bool, // play the prompts or dataset once: its end ends the run (default: cycled)
+	sessions *bool, // replay each conversation of a sharegpt or openai-chat -dataset turn by turn (openai-chat only)
+	thinktime *time.Duration, // -sessions: pause between a session's turns
+	tracespeed *float64, // a trace's replay speed: 2 sends it twice as fast (default 1)
+	syntheticdist *string, // -synthetic lengths: fixed (default), uniform:LO:HI, normal:SD or lognormal:SIGMA
+	outputtokens *int, // -synthetic: mean output tokens (default -maxtokens)
+	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
+	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
+	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
 ) error {
 	return targets.Load(ctx, string(backend.VLLM), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
-		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
+		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
 }
 
 // Triton streams generate_stream requests to Triton (vLLM backend) from N workers; TTFT, ITL, throughput, SLOs.
@@ -120,9 +132,21 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
+	datasetformat *string, // -dataset's format: auto (default, from the content), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
+	once *bool, // play the prompts or dataset once: its end ends the run (default: cycled)
+	sessions *bool, // replay each conversation of a sharegpt or openai-chat -dataset turn by turn (openai-chat only)
+	thinktime *time.Duration, // -sessions: pause between a session's turns
+	tracespeed *float64, // a trace's replay speed: 2 sends it twice as fast (default 1)
+	syntheticdist *string, // -synthetic lengths: fixed (default), uniform:LO:HI, normal:SD or lognormal:SIGMA
+	outputtokens *int, // -synthetic: mean output tokens (default -maxtokens)
+	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
+	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
+	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
 ) error {
 	return targets.Load(ctx, string(backend.Triton), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
-		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
+		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
 }
 
 // Trt streams text to Triton's TensorRT-LLM ensemble from N workers; TTFT, ITL, throughput, SLOs.
@@ -143,9 +167,21 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
+	datasetformat *string, // -dataset's format: auto (default, from the content), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
+	once *bool, // play the prompts or dataset once: its end ends the run (default: cycled)
+	sessions *bool, // replay each conversation of a sharegpt or openai-chat -dataset turn by turn (openai-chat only)
+	thinktime *time.Duration, // -sessions: pause between a session's turns
+	tracespeed *float64, // a trace's replay speed: 2 sends it twice as fast (default 1)
+	syntheticdist *string, // -synthetic lengths: fixed (default), uniform:LO:HI, normal:SD or lognormal:SIGMA
+	outputtokens *int, // -synthetic: mean output tokens (default -maxtokens)
+	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
+	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
+	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
 ) error {
 	return targets.Load(ctx, string(backend.TRT), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
-		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
+		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
 }
 
 // Sim loads the simulator from N workers in its configured personality; TTFT, ITL, throughput, SLOs.
@@ -166,9 +202,21 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	timeoutfirsttoken *time.Duration, // a request without generated text this long after sending fails as timeout (default 60s; 0 = off)
 	timeoutstall *time.Duration, // a stream without new text this long fails as stall (default 30s; 0 = off)
 	inflightatend *string, // requests still running when a bounded run's drain ends: fail (default: count against availability) or ignore
+	datasetformat *string, // -dataset's format: auto (default, from the content), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
+	once *bool, // play the prompts or dataset once: its end ends the run (default: cycled)
+	sessions *bool, // replay each conversation of a sharegpt or openai-chat -dataset turn by turn (openai-chat only)
+	thinktime *time.Duration, // -sessions: pause between a session's turns
+	tracespeed *float64, // a trace's replay speed: 2 sends it twice as fast (default 1)
+	syntheticdist *string, // -synthetic lengths: fixed (default), uniform:LO:HI, normal:SD or lognormal:SIGMA
+	outputtokens *int, // -synthetic: mean output tokens (default -maxtokens)
+	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
+	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
+	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
 ) error {
 	return targets.Load(ctx, string(backend.Sim), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
-		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend})
+		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
+		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
 }
 
 // Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.

@@ -77,6 +77,16 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.Base.Prompts.Checksum, "checksum", f.Base.Prompts.Checksum, "sha256:<hex> of an http(s) -dataset (or put ?checksum= in the URL)")
 	fs.IntVar(&f.Base.Prompts.SyntheticTokens, "synthetic", f.Base.Prompts.SyntheticTokens, "generate prompts of about this many tokens (words)")
 	fs.IntVar(&f.Base.Prompts.SyntheticCount, "syntheticcount", f.Base.Prompts.SyntheticCount, "number of synthetic prompts")
+	fs.StringVar((*string)(&f.Base.Prompts.Format), "datasetformat", string(f.Base.Prompts.Format), "-dataset's format: auto (from the content), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt")
+	fs.BoolVar(&f.Base.Prompts.Once, "once", f.Base.Prompts.Once, "play the prompts or dataset once: its end ends the run (default: cycled)")
+	fs.BoolVar(&f.Base.Prompts.Sessions, "sessions", f.Base.Prompts.Sessions, "replay each conversation of a sharegpt or openai-chat -dataset turn by turn, with the server's answers (openai-chat)")
+	fs.DurationVar(&f.Base.Prompts.ThinkTime, "thinktime", f.Base.Prompts.ThinkTime, "-sessions: the pause between a session's turns")
+	fs.Float64Var(&f.Base.Prompts.TraceSpeed, "tracespeed", f.Base.Prompts.TraceSpeed, "a trace's replay speed: 2 sends it twice as fast (default 1)")
+	fs.StringVar(&f.Base.Prompts.SyntheticDist, "syntheticdist", f.Base.Prompts.SyntheticDist, "synthetic prompt lengths: fixed (default), uniform:LO:HI, normal:SD or lognormal:SIGMA")
+	fs.IntVar(&f.Base.Prompts.OutputTokens, "outputtokens", f.Base.Prompts.OutputTokens, "synthetic prompts: mean output tokens (default: maxtokens)")
+	fs.StringVar(&f.Base.Prompts.OutputDist, "outputdist", f.Base.Prompts.OutputDist, "synthetic prompts: output lengths, as -syntheticdist")
+	fs.IntVar(&f.Base.Prompts.PrefixTokens, "prefixtokens", f.Base.Prompts.PrefixTokens, "synthetic prompts: a shared prefix of this many tokens")
+	fs.IntVar(&f.Base.Prompts.PrefixGroups, "prefixgroups", f.Base.Prompts.PrefixGroups, "synthetic prompts: the number of distinct shared prefixes (default 1)")
 	fs.Float64Var(&f.Base.SLO.Availability, "sloavailability", f.Base.SLO.Availability, "SLO: minimum ok/(ok+failed); negative disables")
 	fs.DurationVar(&f.Base.SLO.TTFTP95, "slottftp95", f.Base.SLO.TTFTP95, "SLO: maximum p95 TTFT from the intended send time; negative disables")
 	fs.DurationVar(&f.Base.SLO.ITLP95, "sloitlp95", f.Base.SLO.ITLP95, "SLO: maximum p95 inter-chunk latency; negative disables")
@@ -98,6 +108,14 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 		{"dataset-checksum", "checksum"},
 		{"synthetic-tokens", "synthetic"},
 		{"synthetic-count", "syntheticcount"},
+		{"dataset-format", "datasetformat"},
+		{"think-time", "thinktime"},
+		{"trace-speed", "tracespeed"},
+		{"synthetic-dist", "syntheticdist"},
+		{"output-tokens", "outputtokens"},
+		{"output-dist", "outputdist"},
+		{"prefix-tokens", "prefixtokens"},
+		{"prefix-groups", "prefixgroups"},
 		{"slo-availability", "sloavailability"},
 		{"slo-ttft-p95", "slottftp95"},
 		{"slo-itl-p95", "sloitlp95"},

@@ -3,21 +3,25 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	getter "github.com/hashicorp/go-getter/v2"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 )
 
 // Prompt is one request's input.
@@ -54,6 +58,90 @@ type PromptSource struct {
 	SyntheticCount int
 	// Seed for synthetic prompts (default 1).
 	Seed uint64
+
+	// Format is the Dataset's format (workload.Formats); "" or auto
+	// detects it from the content. Trace formats (mooncake, azure,
+	// burstgpt) are replayed open loop at their own times, divided by
+	// TraceSpeed (default 1), and their end ends the run.
+	Format     workload.Format
+	TraceSpeed float64
+	// Once plays the workload once: its end ends the run (stopped_by
+	// "dataset_end") instead of cycling it.
+	Once bool
+	// Sessions replays each conversation of a sharegpt or openai-chat
+	// Dataset turn by turn (protocol openai-chat only): a worker takes the
+	// next session, sends each turn with the history and the server's
+	// answers so far, and waits ThinkTime between turns.
+	Sessions  bool
+	ThinkTime time.Duration
+	// Synthetic prompts' shapes (with SyntheticTokens): the distribution
+	// of their lengths (workload.ParseDist: fixed, uniform:LO:HI,
+	// normal:SD, lognormal:SIGMA), an output length OutputTokens with its
+	// distribution (0: MaxTokens, fixed), and PrefixGroups shared prefixes
+	// of PrefixTokens tokens (PrefixGroups 0 with PrefixTokens: one).
+	SyntheticDist              string
+	OutputTokens               int
+	OutputDist                 string
+	PrefixTokens, PrefixGroups int
+}
+
+// shaped reports whether synthetic prompts have a shape that package
+// workload makes (the plain -synthetic prompts are SyntheticPrompts).
+func (p PromptSource) shaped() bool {
+	return p.SyntheticDist != "" || p.OutputTokens > 0 || p.OutputDist != "" || p.PrefixTokens > 0 || p.PrefixGroups > 0
+}
+
+// synthetic returns the workload.Synthetic of shaped synthetic prompts.
+func (p PromptSource) synthetic() (workload.Synthetic, error) {
+	s := workload.Synthetic{InputTokens: p.SyntheticTokens, OutputTokens: p.OutputTokens,
+		PrefixTokens: p.PrefixTokens, PrefixGroups: p.PrefixGroups, Count: p.syntheticCount(), Seed: cmp.Or(p.Seed, 1)}
+	if s.PrefixTokens > 0 && s.PrefixGroups == 0 {
+		s.PrefixGroups = 1
+	}
+	var err error
+	if s.InputDist, err = workload.ParseDist(p.SyntheticDist); err != nil {
+		return s, fmt.Errorf("prompts: synthetic distribution: %w", err)
+	}
+	if s.OutputDist, err = workload.ParseDist(p.OutputDist); err != nil {
+		return s, fmt.Errorf("prompts: output distribution: %w", err)
+	}
+	return s, nil
+}
+
+// validate checks the source's combinations; protocol and rate are the
+// run's.
+func (p PromptSource) validate(protocol Protocol, rate float64) error {
+	n := 0
+	for _, set := range []bool{len(p.Prompts) > 0, p.Dataset != "", p.SyntheticTokens > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return errors.New("prompts: set only one of Prompts, Dataset and SyntheticTokens")
+	case p.Format != "" && p.Format != workload.Auto && !slices.Contains(workload.Formats, p.Format):
+		return fmt.Errorf("prompts: dataset format %q: expected auto or one of %v", p.Format, workload.Formats)
+	case p.Format != "" && p.Format != workload.Auto && p.Dataset == "":
+		return fmt.Errorf("prompts: dataset format %s needs a dataset", p.Format)
+	case p.TraceSpeed < 0 || math.IsNaN(p.TraceSpeed) || math.IsInf(p.TraceSpeed, 0):
+		return fmt.Errorf("prompts: trace speed %v: expected > 0 (2 replays a trace twice as fast)", p.TraceSpeed)
+	case p.Sessions && p.Dataset == "":
+		return errors.New("prompts: sessions replay the conversations of a dataset: give a sharegpt or openai-chat dataset")
+	case p.Sessions && protocol != ProtocolOpenAIChat:
+		return fmt.Errorf("prompts: sessions send chat histories, which protocol %s cannot carry: use a backend that speaks %s (vllm or sim)", protocol, ProtocolOpenAIChat)
+	case p.Sessions && rate > 0:
+		return errors.New("prompts: sessions are replayed by closed-loop workers (one session each at a time): drop the rate")
+	case p.ThinkTime < 0:
+		return fmt.Errorf("prompts: think time %v: expected >= 0", p.ThinkTime)
+	case p.ThinkTime > 0 && !p.Sessions:
+		return errors.New("prompts: think time is the pause between the turns of a session: it needs sessions")
+	case p.shaped() && p.SyntheticTokens <= 0:
+		return errors.New("prompts: synthetic distributions, output tokens and prefixes shape synthetic prompts: give the synthetic prompt length too")
+	case p.OutputTokens < 0 || p.PrefixTokens < 0 || p.PrefixGroups < 0:
+		return errors.New("prompts: OutputTokens, PrefixTokens and PrefixGroups must not be negative")
+	}
+	return nil
 }
 
 // DefaultPrompts are the five prompts used when no source is given.
@@ -70,8 +158,12 @@ func (p PromptSource) Describe() string {
 	switch {
 	case len(p.Prompts) > 0:
 		return fmt.Sprintf("given (%d prompts)", len(p.Prompts))
+	case p.Dataset != "" && p.Sessions:
+		return "sessions of dataset " + redactURL(p.Dataset)
 	case p.Dataset != "":
 		return "dataset " + redactURL(p.Dataset)
+	case p.SyntheticTokens > 0 && p.shaped():
+		return fmt.Sprintf("synthetic (%d prompts of ~%d tokens, shaped)", p.syntheticCount(), p.SyntheticTokens)
 	case p.SyntheticTokens > 0:
 		return fmt.Sprintf("synthetic (%d prompts of ~%d words)", p.syntheticCount(), p.SyntheticTokens)
 	}

@@ -13,18 +13,22 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
 )
 
-// do sends the run's idx-th request and records it; worker is the
+// do sends the run's idx-th request, it, and records it; worker is the
 // closed-loop worker that sends it, -1 in an open loop.
-func (g *gen) do(idx int64, intended time.Time, warm bool, sh *shard, worker int) {
-	spec := &g.specs[int(idx%int64(len(g.specs)))]
+func (g *gen) do(idx int64, it *item, intended time.Time, warm bool, sh *shard, worker int) {
+	spec := it.spec
 	gp := g.gapPool.Get().(*[]int64)
 	r := reqRecord{warm: warm, intended: intended, gaps: (*gp)[:0], streamed: g.o.Stream,
 		promptTokens: spec.promptTokens}
 	r.meta.id, r.meta.worker = g.requestID(idx), worker
+	r.meta.source, r.meta.session, r.meta.turn = it.source, it.session, it.turn
 
 	g.inFlight.Add(1)
 	g.met.inFlight.Inc()
-	g.execute(&r, spec)
+	g.execute(&r, spec, it.answer)
+	if it.turn > 0 && !warm && r.kind == "" {
+		g.turns.add(it.turn, r.ttft())
+	}
 	g.met.inFlight.Dec()
 	g.inFlight.Add(-1)
 
@@ -89,7 +93,9 @@ func (g *gen) fail(r *reqRecord, k ErrorKind, msg string) {
 	}
 }
 
-func (g *gen) execute(r *reqRecord, spec *requestSpec) {
+// execute sends one request; answer, when set, collects the generated
+// text (sessions append it to the history).
+func (g *gen) execute(r *reqRecord, spec *requestSpec, answer *strings.Builder) {
 	ctx := g.hardCtx
 	if g.o.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -129,7 +135,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		return
 	}
 	if !g.o.Stream {
-		g.readWhole(ctx, r, resp.Body, spec.prompt)
+		g.readWhole(ctx, r, resp.Body, spec.prompt, answer)
 		return
 	}
 	var rd stream.Reader
@@ -179,6 +185,9 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 		}
 		if ev.Text != "" {
 			chunks++
+			if answer != nil {
+				answer.WriteString(ev.Text)
+			}
 			if r.first.IsZero() {
 				r.first = now
 			} else {
@@ -208,7 +217,7 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec) {
 
 // readWhole handles a non-streamed response; its body is bounded by
 // MaxEventBytes.
-func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, prompt string) {
+func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, prompt string, answer *strings.Builder) {
 	b, err := io.ReadAll(io.LimitReader(body, int64(g.o.MaxEventBytes)+1))
 	r.end = g.now()
 	if err != nil {
@@ -239,6 +248,9 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, promp
 		return
 	}
 	r.first = r.end
+	if answer != nil {
+		answer.WriteString(ev.Text)
+	}
 	r.outTokens, r.outSource = approxTokens(ev.Text), fromWords
 	if r.outTokens == 0 {
 		r.outTokens = 1

@@ -96,6 +96,7 @@ type Result struct {
 	E2E                Quantiles     `json:"e2e_seconds"`
 	E2EFromIntended    Quantiles     `json:"e2e_from_intended_seconds"`
 	SchedulingLag      Quantiles     `json:"scheduling_lag_seconds"`
+	ByTurn             []TurnLatency `json:"by_turn,omitempty"` // -sessions: TTFT by turn index
 	Throughput         Throughput    `json:"throughput"`
 	SLOLatencyBasis    string        `json:"slo_latency_basis"`
 	SLO                []SLOResult   `json:"slo"`
@@ -470,6 +471,9 @@ func (r *Result) PrintSummary(w io.Writer) {
 	row("E2E", r.E2E)
 	row("E2E from intended", r.E2EFromIntended)
 	row("scheduling lag", r.SchedulingLag)
+	for _, t := range r.ByTurn {
+		row(fmt.Sprintf("TTFT turn %d", t.Turn), t.TTFT)
+	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	for _, v := range r.SLO {

@@ -47,10 +47,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}()
 	}
-	prompts, err := LoadPrompts(ctx, o.Prompts)
+	wl, err := openWorkload(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
+	defer wl.close()
 	client := o.HTTPClient
 	if client == nil {
 		conns := o.Concurrency
@@ -65,7 +66,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	specs, endpoint, err := buildBodies(&o, prompts)
+	bodies := &bodies{o: &o}
+	fd, err := wl.feed(bodies, o.Prompts.Once)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		nShards = o.Concurrency
 	}
 	nShards = max(1, min(nShards, 8))
-	g := &gen{o: o, client: client, endpoint: endpoint, specs: specs, header: header, met: met,
+	g := &gen{o: o, client: client, endpoint: bodies.endpoint(), feed: fd, header: header, met: met,
 		stopCh: make(chan struct{}), causes: newCauses(&o), runID: newRunID(), records: records}
 	records = nil // g closes it
 	for range nShards {
@@ -125,11 +127,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		go func() { defer statusWG.Done(); g.statusLoop(statusDone) }()
 	}
 
+	if wl.sessions != nil {
+		g.sessions = &sessionFeed{rd: wl.sessions, b: bodies}
+	}
 	var wg sync.WaitGroup
-	if o.Rate > 0 {
+	switch {
+	case wl.timed:
+		wg.Add(1)
+		go func() { defer wg.Done(); g.traceLoop(&wg) }()
+	case g.sessions != nil:
+		var sw sync.WaitGroup
+		for w := 0; w < o.Concurrency; w++ {
+			wg.Add(1)
+			sw.Add(1)
+			go func() { defer wg.Done(); defer sw.Done(); g.sessionWorker(w) }()
+		}
+		go func() { sw.Wait(); g.stop(stopDatasetEnd) }()
+	case o.Rate > 0:
 		wg.Add(1)
 		go func() { defer wg.Done(); g.openLoop(arr, &wg) }()
-	} else {
+	default:
 		for w := 0; w < o.Concurrency; w++ {
 			wg.Add(1)
 			go func() { defer wg.Done(); g.worker(w) }()
@@ -178,7 +195,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		recErr = g.records.close() // every request has ended: nothing more to write
 	}
 	res := g.result(started, reason)
-	if o.bounded() && reason != stopCanceled {
+	res.ByTurn = g.turns.byTurn()
+	if g.feedErr != nil {
+		return res, errors.Join(fmt.Errorf("load: the workload: %w", g.feedErr), recErr)
+	}
+	if (o.bounded() || wl.finite() || o.Prompts.Once) && reason != stopCanceled {
 		if err := res.SLOError(); err != nil {
 			return res, errors.Join(err, recErr)
 		}

@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ const (
 	stopDuration     = "duration"
 	stopRequests     = "requests"
 	stopCanceled     = "canceled"
+	stopDatasetEnd   = "dataset_end" // a trace, a dataset played once, or every session, played to its end
 	stopDrainTimeout = "+drain_timeout"
 )
 
@@ -22,7 +25,9 @@ type gen struct {
 	o        Options
 	client   *http.Client
 	endpoint string
-	specs    []requestSpec
+	feed     feed         // nil for sessions
+	sessions *sessionFeed // -sessions (sessions.go)
+	turns    turnStats    // -sessions: TTFT by turn
 	header   http.Header
 	met      *metrics
 	shards   []*shard
@@ -39,6 +44,8 @@ type gen struct {
 	deadline     time.Time
 	deadlineT    *time.Timer
 	measureStart time.Time
+	// feedErr is the workload's read error that ended the run, if any.
+	feedErr error
 
 	causes causes
 	// cutAtEnd is set when the drain period of a bounded run ended with
@@ -83,20 +90,30 @@ func (g *gen) stopLocked(reason string) {
 	close(g.stopCh)
 }
 
-// take admits one request with the given intended send time.
-func (g *gen) take(intended time.Time) (idx int64, warm, ok bool) {
+// take admits one request with the given intended send time: pre, or
+// else the feed's next. The end of the feed stops the run.
+func (g *gen) take(intended time.Time, pre *item) (idx int64, warm bool, it item, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.stopped {
-		return 0, false, false
+		return 0, false, it, false
 	}
 	if g.hardCtx.Err() != nil {
 		g.stopLocked(stopCanceled)
-		return 0, false, false
+		return 0, false, it, false
 	}
 	if !g.deadline.IsZero() && !intended.Before(g.deadline) {
 		g.stopLocked(stopDuration)
-		return 0, false, false
+		return 0, false, it, false
+	}
+	if pre != nil {
+		it = *pre
+	} else {
+		var err error
+		if it, err = g.feed.next(g.issued); err != nil {
+			g.feedEndLocked(err)
+			return 0, false, it, false
+		}
 	}
 	idx = g.issued
 	g.issued++
@@ -114,7 +131,22 @@ func (g *gen) take(intended time.Time) (idx int64, warm, ok bool) {
 			g.stopLocked(stopRequests)
 		}
 	}
-	return idx, warm, true
+	return idx, warm, it, true
+}
+
+// feedEnd stops the run at the end of its workload (err io.EOF) or on
+// its read error.
+func (g *gen) feedEnd(err error) {
+	g.mu.Lock()
+	g.feedEndLocked(err)
+	g.mu.Unlock()
+}
+
+func (g *gen) feedEndLocked(err error) {
+	if !errors.Is(err, io.EOF) && g.feedErr == nil && !g.stopped {
+		g.feedErr = err
+	}
+	g.stopLocked(stopDatasetEnd)
 }
 
 // intended as soon as the previous ends.
@@ -122,11 +154,11 @@ func (g *gen) worker(w int) {
 	sh := g.shards[w%len(g.shards)]
 	for {
 		intended := g.now()
-		idx, warm, ok := g.take(intended)
+		idx, warm, it, ok := g.take(intended, nil)
 		if !ok {
 			return
 		}
-		g.do(idx, intended, warm, sh, w)
+		g.do(idx, &it, intended, warm, sh, w)
 	}
 }
 
@@ -166,7 +198,7 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 				return
 			}
 		}
-		idx, warm, ok := g.take(next)
+		idx, warm, it, ok := g.take(next, nil)
 		if !ok {
 			g.countNotSent(arr, next)
 			return
@@ -193,7 +225,7 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func(intended time.Time) {
 			defer wg.Done()
-			g.do(idx, intended, warm, sh, -1)
+			g.do(idx, &it, intended, warm, sh, -1)
 			if sem != nil {
 				<-sem
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/netx"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 )
 
 // settings returns the validated deploy/.env, or env.example's defaults
@@ -60,6 +61,18 @@ type LoadFlags struct {
 	Synthetic *int           // synthetic prompts of about this many tokens
 	Metrics   *string        // address of the generator's own /metrics ("off" to disable)
 	NoStream  *bool          // non-streamed requests
+
+	// What the workload is and how it is played (load.PromptSource).
+	DatasetFormat *string        // auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
+	Once          *bool          // the dataset's end ends the run
+	Sessions      *bool          // replay conversations turn by turn
+	ThinkTime     *time.Duration // -sessions: pause between turns
+	TraceSpeed    *float64       // trace replay speed (default 1)
+	SyntheticDist *string        // synthetic prompt lengths: fixed, uniform:LO:HI, normal:SD, lognormal:SIGMA
+	OutputTokens  *int           // synthetic prompts: mean output tokens
+	OutputDist    *string        // synthetic prompts: output length distribution
+	PrefixTokens  *int           // synthetic prompts: shared prefix length
+	PrefixGroups  *int           // synthetic prompts: number of shared prefixes
 
 	// Per-request timeouts (0 = off; nil: the defaults of package load)
 	// and what requests still running at a bounded run's end count as.
@@ -114,7 +127,7 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	if f.MaxTokens != nil {
 		o.MaxTokens = *f.MaxTokens
 	}
-	o.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), SyntheticTokens: intv(f.Synthetic)}
+	o.Prompts = f.promptSource()
 	for _, t := range []struct {
 		name string
 		flag *time.Duration
@@ -190,6 +203,18 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 		return rerr
 	}
 	return err
+}
+
+// promptSource is the workload the flags select.
+func (f LoadFlags) promptSource() load.PromptSource {
+	p := load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), SyntheticTokens: intv(f.Synthetic),
+		Format: workload.Format(str(f.DatasetFormat)), Once: Flag(f.Once), Sessions: Flag(f.Sessions),
+		ThinkTime: Duration(f.ThinkTime, 0), SyntheticDist: str(f.SyntheticDist), OutputTokens: intv(f.OutputTokens),
+		OutputDist: str(f.OutputDist), PrefixTokens: intv(f.PrefixTokens), PrefixGroups: intv(f.PrefixGroups)}
+	if f.TraceSpeed != nil {
+		p.TraceSpeed = *f.TraceSpeed
+	}
+	return p
 }
 
 // checkConcurrency refuses a closed loop without workers (load:sim 0 used

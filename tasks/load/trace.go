@@ -1,0 +1,60 @@
+package load
+
+import (
+	"sync"
+	"time"
+)
+
+// traceLoop replays a trace open loop at its own timing: each request is
+// due at the run's start + its trace time / TraceSpeed, and is sent then
+// in its own goroutine (at most Concurrency in flight when Concurrency >
+// 0; a request the cap holds keeps its intended time). -requests and
+// -duration cut the trace; its end ends the run.
+func (g *gen) traceLoop(wg *sync.WaitGroup) {
+	speed := g.o.Prompts.TraceSpeed
+	if speed <= 0 {
+		speed = DefaultTraceSpeed
+	}
+	var sem chan struct{}
+	if g.o.Concurrency > 0 {
+		sem = make(chan struct{}, g.o.Concurrency)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := 0; ; i++ {
+		pre, err := g.feed.next(-1)
+		if err != nil {
+			g.feedEnd(err)
+			return
+		}
+		due := g.start.Add(time.Duration(float64(pre.at) / speed))
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-g.stopCh:
+				return
+			}
+		}
+		idx, warm, it, ok := g.take(due, &pre)
+		if !ok {
+			return
+		}
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-g.hardCtx.Done():
+				return
+			}
+		}
+		sh := g.shards[i%len(g.shards)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.do(idx, &it, due, warm, sh, -1)
+			if sem != nil {
+				<-sem
+			}
+		}()
+	}
+}
