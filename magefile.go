@@ -107,11 +107,14 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
 	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
 	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
+	records *string, // per-request records file (JSON Lines: id, worker, times, TTFT, E2E, tokens, longest gap, error)
+	stages *string, // staged run, e.g. 30s@10,60s@20,30s@c40: duration@rate or duration@cN, in order (replaces -rate, -duration)
 ) error {
 	return targets.Load(ctx, string(backend.VLLM), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
 		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
-		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups,
+		Records: records, Stages: stages})
 }
 
 // Triton streams generate_stream requests to Triton (vLLM backend) from N workers; TTFT, ITL, throughput, SLOs.
@@ -142,11 +145,14 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
 	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
 	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
+	records *string, // per-request records file (JSON Lines: id, worker, times, TTFT, E2E, tokens, longest gap, error)
+	stages *string, // staged run, e.g. 30s@10,60s@20,30s@c40: duration@rate or duration@cN, in order (replaces -rate, -duration)
 ) error {
 	return targets.Load(ctx, string(backend.Triton), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
 		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
-		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups,
+		Records: records, Stages: stages})
 }
 
 // Trt streams text to Triton's TensorRT-LLM ensemble from N workers; TTFT, ITL, throughput, SLOs.
@@ -177,11 +183,14 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
 	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
 	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
+	records *string, // per-request records file (JSON Lines: id, worker, times, TTFT, E2E, tokens, longest gap, error)
+	stages *string, // staged run, e.g. 30s@10,60s@20,30s@c40: duration@rate or duration@cN, in order (replaces -rate, -duration)
 ) error {
 	return targets.Load(ctx, string(backend.TRT), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
 		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
-		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups,
+		Records: records, Stages: stages})
 }
 
 // Sim loads the simulator from N workers in its configured personality; TTFT, ITL, throughput, SLOs.
@@ -212,11 +221,14 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	outputdist *string, // -synthetic: output length distribution, as -syntheticdist
 	prefixtokens *int, // -synthetic: a shared prefix of this many tokens
 	prefixgroups *int, // -synthetic: number of distinct shared prefixes (default 1)
+	records *string, // per-request records file (JSON Lines: id, worker, times, TTFT, E2E, tokens, longest gap, error)
+	stages *string, // staged run, e.g. 30s@10,60s@20,30s@c40: duration@rate or duration@cN, in order (replaces -rate, -duration)
 ) error {
 	return targets.Load(ctx, string(backend.Sim), concurrency, targets.LoadFlags{Duration: duration, Requests: requests, URL: url, Out: out, Rate: rate, Shape: shape, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, Synthetic: synthetic, Metrics: metrics, NoStream: nostream,
 		TimeoutFirstByte: timeoutfirstbyte, TimeoutFirstToken: timeoutfirsttoken, TimeoutStall: timeoutstall, InFlightAtEnd: inflightatend,
 		DatasetFormat: datasetformat, Once: once, Sessions: sessions, ThinkTime: thinktime, TraceSpeed: tracespeed, SyntheticDist: syntheticdist,
-		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups})
+		OutputTokens: outputtokens, OutputDist: outputdist, PrefixTokens: prefixtokens, PrefixGroups: prefixgroups,
+		Records: records, Stages: stages})
 }
 
 // Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.

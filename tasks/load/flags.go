@@ -91,6 +91,8 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Base.SLO.TTFTP95, "slottftp95", f.Base.SLO.TTFTP95, "SLO: maximum p95 TTFT from the intended send time; negative disables")
 	fs.DurationVar(&f.Base.SLO.ITLP95, "sloitlp95", f.Base.SLO.ITLP95, "SLO: maximum p95 inter-chunk latency; negative disables")
 	fs.StringVar(&f.Base.Out, "out", f.Base.Out, "results file (JSON); empty for none")
+	fs.StringVar(&f.Base.Records, "records", f.Base.Records, "per-request records file (JSON Lines: id, worker, times, latencies, tokens, error); empty for none")
+	fs.Var(stagesValue{&f.Base.Stages}, "stages", "staged run, e.g. 30s@10,60s@20,30s@c40: each duration@rate (open loop, req/s) or duration@cN (N workers), in order; replaces -rate and -duration")
 	fs.StringVar(&f.Metrics, "metrics", f.Metrics, "serve the generator's /metrics on this address, e.g. :9400 (off: none)")
 	fs.DurationVar(&f.Base.RequestTimeout, "requesttimeout", f.Base.RequestTimeout, "per-request timeout (0 = none)")
 	fs.Var(timeoutValue{&f.TimeoutFirstByte}, "timeoutfirstbyte", "a request without response headers this long after sending fails as timeout (0 = off)")
@@ -201,6 +203,27 @@ func (v inFlightValue) Set(s string) error {
 		return err
 	}
 	*v.s = s
+	return nil
+}
+
+// stagesValue is -stages: ParseStages's form.
+type stagesValue struct{ s *Stages }
+
+func (v stagesValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return v.s.String()
+}
+
+func (v stagesValue) Get() any { return v.s.String() }
+
+func (v stagesValue) Set(s string) error {
+	ss, err := ParseStages(s)
+	if err != nil {
+		return err
+	}
+	*v.s = ss
 	return nil
 }
 

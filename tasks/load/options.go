@@ -128,6 +128,13 @@ type Options struct {
 	// returns an error wrapping ErrSLO.
 	Duration time.Duration
 	Requests int
+	// Stages, when set, make a staged run: each stage an open loop at its
+	// rate (the Shape arrivals, at most Concurrency in flight when that is
+	// set) or a closed loop of its workers, in order from the start; the
+	// run ends after the last. Rate and Duration must then be 0 (the
+	// stages set them); Requests still cuts the run, and Warmup is the
+	// first part of the first stage.
+	Stages Stages
 	// Warmup excludes requests whose intended send time falls within this
 	// long after the start (an open loop's warm-up arrivals that its cap
 	// still holds when the warm-up ends are not sent); WarmupRequests
@@ -235,7 +242,7 @@ func (o *Options) withDefaults() {
 	o.TimeoutFirstToken = effTimeout(o.TimeoutFirstToken, DefaultTimeoutFirstToken)
 	o.TimeoutStall = effTimeout(o.TimeoutStall, DefaultTimeoutStall)
 	o.MaxEventBytes = cmp.Or(o.MaxEventBytes, DefaultMaxEventBytes)
-	if o.Rate == 0 {
+	if o.Rate == 0 && len(o.Stages) == 0 {
 		o.Concurrency = cmp.Or(o.Concurrency, DefaultConcurrency)
 	} else {
 		o.Shape = o.ShapeName()
@@ -256,6 +263,9 @@ func (o *Options) validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("load: URL %q: expected the server's base URL, e.g. http://localhost:8000", o.URL)
 	}
+	if err := o.validateStages(); err != nil {
+		return err
+	}
 	if o.Protocol.Triton() && o.Model == "" {
 		return fmt.Errorf("load: protocol %s needs Model (the Triton model name, e.g. vllm_model or ensemble)", o.Protocol)
 	}
@@ -272,20 +282,20 @@ func (o *Options) validate() error {
 		return fmt.Errorf("load: max event bytes %d: expected > 0 (0 takes the default, %d)", o.MaxEventBytes, DefaultMaxEventBytes)
 	case o.RequestTimeout < 0 || o.DrainTimeout < 0:
 		return errors.New("load: RequestTimeout and DrainTimeout must not be negative")
-	case o.Rate == 0 && o.Shape != "":
+	case o.Rate == 0 && len(o.Stages) == 0 && o.Shape != "":
 		return fmt.Errorf("load: shape %q needs a rate (Rate > 0)", o.Shape)
 	}
 	return nil
 }
 
 // ShapeName is the arrival process the options run: "closed-loop" without
-// a rate, else Shape or DefaultShape.
+// a rate (or an open stage), else Shape or DefaultShape.
 func (o *Options) ShapeName() string {
-	if o.Rate == 0 {
+	if o.Rate == 0 && !o.Stages.open() {
 		return ShapeClosedLoop
 	}
 	return cmp.Or(o.Shape, DefaultShape)
 }
 
 // bounded reports whether the run has its own end.
-func (o *Options) bounded() bool { return o.Duration > 0 || o.Requests > 0 }
+func (o *Options) bounded() bool { return o.Duration > 0 || o.Requests > 0 || len(o.Stages) > 0 }

@@ -41,6 +41,9 @@ func (g *gen) do(idx int64, it *item, intended time.Time, warm bool, sh *shard, 
 		sh.mu.Lock()
 		sh.add(&r, good)
 		sh.mu.Unlock()
+		if g.stageStats != nil {
+			g.addToStage(&r)
+		}
 	} else {
 		sh.mu.Lock()
 		sh.warmup++

@@ -28,7 +28,8 @@ import (
 //	                                      //   to the end of the last measured request (failed ones and
 //	                                      //   those cut at the end of the drain included; Ctrl+C's not)
 //	  "stopped_by": "duration",           // duration | requests | canceled (Ctrl+C), "+drain_timeout"
-//	                                      //   when in-flight requests had to be cut at the end
+//	                                      //   when in-flight requests had to be cut at the end; a staged
+//	                                      //   run that went through its stages stops by duration
 //	  "config": {"concurrency": 5, "rate": 0, "shape": "closed-loop", "burstiness": 0, "stream": true,
 //	             "max_tokens": 128, "duration_seconds": 30, "requests": 0, "warmup_seconds": 0,
 //	             "warmup_requests": 0, "prompts": "default (5 prompts)", "seed": 1,
@@ -36,7 +37,13 @@ import (
 //	             "timeout_stall_seconds": 30, "request_timeout_seconds": 0, "drain_timeout_seconds": 60,
 //	             "max_event_bytes": 4194304, "in_flight_at_end": "fail"},
 //	                                      // shape: closed-loop | poisson | gamma | constant;
-//	                                      // a timeout of 0 is off; in_flight_at_end: fail | ignore
+//	                                      // a timeout of 0 is off; in_flight_at_end: fail | ignore;
+//	                                      // "stages": "30s@10,60s@c4" of a staged run, whose
+//	                                      // duration_seconds is then the stages' total
+//	  "stages": [{"stage": "30s@10", "start_seconds": 0, "duration_seconds": 30, "requests": 300,
+//	              "ok": 299, "requests_per_second": 9.97, "ttft_seconds": {"p50", "p95"},
+//	              "itl_seconds": {"p50", "p95"}}, ...],  // a staged run only: each stage's measured
+//	                                      //   requests by intended send time; req/s = ok / its duration
 //	  "requests": {"ok": 120, "failed": 1, "canceled": 2, "in_flight_at_end": 0, "client_errors": 0,
 //	               "warmup": 0, "not_sent": 0,
 //	               "by_error": {"http_5xx": 1, "canceled": 2},  // kinds: http_4xx http_5xx http_other connect
@@ -84,6 +91,7 @@ type Result struct {
 	DurationSeconds    float64       `json:"duration_seconds"`
 	StoppedBy          string        `json:"stopped_by"`
 	Config             RunConfig     `json:"config"`
+	Stages             []StageResult `json:"stages,omitempty"`
 	Requests           RequestCounts `json:"requests"`
 	Suspect            []string      `json:"suspect,omitempty"`
 	ErrorSamples       []ErrorSample `json:"error_samples,omitempty"`
@@ -125,6 +133,7 @@ type RunConfig struct {
 	DrainTimeoutSeconds      float64 `json:"drain_timeout_seconds"`
 	MaxEventBytes            int     `json:"max_event_bytes"`
 	InFlightAtEnd            string  `json:"in_flight_at_end"`
+	Stages                   string  `json:"stages,omitempty"` // a staged run's stages (the -stages form)
 }
 
 // RequestCounts counts measured requests.
@@ -249,6 +258,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 			GoodputRequestsPerSec: float64(s.good) / d,
 		}
 	}
+	g.stagesResult(r)
 	r.SLO = evalSLO(o.SLO, &s)
 	r.SLOOK = true
 	for _, v := range r.SLO {
@@ -408,6 +418,9 @@ func (r *Result) PrintSummary(w io.Writer) {
 			load += fmt.Sprintf(", cap %d in flight", r.Config.Concurrency)
 		}
 	}
+	if r.Config.Stages != "" {
+		load = "stages " + r.Config.Stages
+	}
 	fmt.Fprintf(w, "load:        %s; stopped by %s after %.1fs measured\n", load, r.StoppedBy, r.DurationSeconds)
 	avail := "n/a"
 	if r.Requests.Availability != nil {
@@ -456,6 +469,7 @@ func (r *Result) PrintSummary(w io.Writer) {
 	fmt.Fprintf(w, "throughput:  %.2f req/s, %.1f output tok/s, %.1f total tok/s, goodput %.2f req/s\n",
 		r.Throughput.RequestsPerSecond, r.Throughput.OutputTokensPerSecond, r.Throughput.TotalTokensPerSecond,
 		r.Throughput.GoodputRequestsPerSec)
+	r.printStages(w)
 	fmt.Fprintf(w, "tokens:      output %d (%s), prompt %d (%s)\n\n", r.Tokens.Output, r.OutputTokensSource,
 		r.Tokens.Prompt, r.Tokens.PromptSource)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

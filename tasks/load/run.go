@@ -52,13 +52,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer wl.close()
+	if wl.timed && len(o.Stages) > 0 {
+		return nil, errors.New("load: a trace is replayed at its own times: drop the stages")
+	}
 	client := o.HTTPClient
 	if client == nil {
-		conns := o.Concurrency
-		if o.Rate > 0 && conns == 0 {
-			conns = 1024
-		}
-		client = newHTTPClient(conns)
+		client = newHTTPClient(o.connections())
 		defer client.CloseIdleConnections()
 	}
 	if o.Model == "" {
@@ -132,6 +131,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	var wg sync.WaitGroup
 	switch {
+	case len(o.Stages) > 0:
+		g.startStages(&wg)
 	case wl.timed:
 		wg.Add(1)
 		go func() { defer wg.Done(); g.traceLoop(&wg) }()

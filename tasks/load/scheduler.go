@@ -64,6 +64,8 @@ type gen struct {
 	// writes the per-request records (Options.Records).
 	runID   string
 	records *recordWriter
+	// stageStats are the figures of each stage of a staged run.
+	stageStats []*stageStats
 
 	oaPool, trPool, gapPool sync.Pool
 }
@@ -169,7 +171,7 @@ func (g *gen) worker(w int) {
 // sleeps in whole milliseconds), so at high rates the scheduling lag is
 // typically 0.5 ms at p50 and ~1 ms at p99; it is measured and reported
 // (scheduling_lag_seconds), and the intended-time latencies include it.
-func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
+func (g *gen) openLoop(arr arrivals, wg *sync.WaitGroup) {
 	var sem chan struct{}
 	if g.o.Concurrency > 0 {
 		sem = make(chan struct{}, g.o.Concurrency)
@@ -236,7 +238,7 @@ func (g *gen) openLoop(arr *Arrivals, wg *sync.WaitGroup) {
 // countNotSent counts the arrivals from next up to the deadline of a timed
 // run that ended while the in-flight cap held them back: they were due,
 // so leaving them out would hide the overload (coordinated omission).
-func (g *gen) countNotSent(arr *Arrivals, next time.Time) {
+func (g *gen) countNotSent(arr arrivals, next time.Time) {
 	g.mu.Lock()
 	deadline, reason := g.deadline, g.stopReason
 	g.mu.Unlock()

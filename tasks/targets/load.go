@@ -61,6 +61,8 @@ type LoadFlags struct {
 	Synthetic *int           // synthetic prompts of about this many tokens
 	Metrics   *string        // address of the generator's own /metrics ("off" to disable)
 	NoStream  *bool          // non-streamed requests
+	Records   *string        // per-request records file (JSON Lines)
+	Stages    *string        // staged run: 30s@10,60s@c40 (duration@rate or duration@cN)
 
 	// What the workload is and how it is played (load.PromptSource).
 	DatasetFormat *string        // auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt
@@ -106,12 +108,17 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	if err != nil {
 		return err
 	}
-	if err := checkConcurrency(backend, concurrency, f.Rate); err != nil {
+	stages, err := load.ParseStages(str(f.Stages))
+	if err != nil {
+		return fmt.Errorf("-stages: %w", err)
+	}
+	// With stages the number is the open stages' in-flight cap (0: none).
+	if err := checkConcurrency(backend, concurrency, f.Rate); err != nil && len(stages) == 0 {
 		return err
 	}
 	// The flags as given; Run applies package load's defaults to the rest.
 	o := load.Options{Backend: backend, URL: ep.URL, Protocol: ep.Protocol, Model: ep.Model,
-		Stream: !Flag(f.NoStream), Concurrency: concurrency, Shape: str(f.Shape)}
+		Stream: !Flag(f.NoStream), Concurrency: concurrency, Shape: str(f.Shape), Records: str(f.Records), Stages: stages}
 	if f.URL != nil {
 		o.URL = *f.URL
 	}
@@ -181,12 +188,20 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 		bound = "for " + o.Duration.String()
 	case o.Requests > 0:
 		bound = fmt.Sprintf("for %d requests", o.Requests)
+	case len(o.Stages) > 0:
+		bound = "for " + o.Stages.Total().String()
 	}
 	shape := fmt.Sprintf("%d concurrent workers", o.Concurrency)
 	if o.Rate > 0 {
 		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.ShapeName())
 		if o.Concurrency > 0 {
 			shape += fmt.Sprintf(", at most %d in flight", o.Concurrency)
+		}
+	}
+	if len(o.Stages) > 0 {
+		shape = "stages " + o.Stages.String()
+		if o.Concurrency > 0 {
+			shape += fmt.Sprintf(", at most %d in flight in the open ones", o.Concurrency)
 		}
 	}
 	fmt.Printf("load: %s at %s (%s), %s, %s\n", backend, o.URL, o.Protocol, shape, bound)

@@ -134,5 +134,5 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 // bounded: a load run given -duration or -requests, which a signal cuts
 // short; until Ctrl+C (neither) is the normal way to stop.
 func (f LoadFlags) bounded() bool {
-	return (f.Duration != nil && *f.Duration > 0) || (f.Requests != nil && *f.Requests > 0)
+	return (f.Duration != nil && *f.Duration > 0) || (f.Requests != nil && *f.Requests > 0) || (f.Stages != nil && *f.Stages != "")
 }
