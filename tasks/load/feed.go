@@ -107,63 +107,48 @@ func timedFormat(f workload.Format) bool {
 }
 
 // openWorkload opens what o.Prompts selects: the given or default
-// prompts, synthetic prompts, a dataset (held whole and cycled, or
-// streamed when played once), a trace (streamed) or a conversation file
-// (-sessions).
+// prompts, synthetic prompts or a dataset, held whole and cycled (or
+// played once: a dataset is then streamed), a trace (streamed), or a
+// conversation file (-sessions).
 func openWorkload(ctx context.Context, o *Options) (*opened, error) {
 	p := &o.Prompts
 	if err := p.validate(o.Protocol, o.Rate); err != nil {
 		return nil, err
 	}
-	src := workload.Source{Path: p.Dataset, Checksum: p.Checksum, Format: p.Format, MaxTokens: o.MaxTokens}
-	switch {
-	case p.Sessions:
-		sr, err := workload.OpenSessions(ctx, src)
+	if p.Sessions {
+		sr, err := workload.OpenSessions(ctx, workload.Source{Path: p.Dataset, Checksum: p.Checksum, Format: p.Format, MaxTokens: o.MaxTokens})
 		if err != nil {
 			return nil, err
 		}
 		return &opened{sessions: sr}, nil
-	case p.Dataset != "":
-		rd, format, err := workload.Open(ctx, src)
+	}
+	if p.Dataset == "" && p.SyntheticTokens == 0 {
+		prompts, err := LoadPrompts(ctx, *p)
 		if err != nil {
 			return nil, err
 		}
-		if timedFormat(format) && o.Rate > 0 {
-			rd.Close()
-			return nil, fmt.Errorf("prompts: a %s trace is replayed at its own times: drop the rate (a trace speed replays it faster)", format)
-		}
-		if timedFormat(format) || p.Once {
-			return &opened{rd: rd, timed: timedFormat(format)}, nil
-		}
-		defer rd.Close()
-		reqs, err := readAll(rd)
-		if err != nil {
-			return nil, err
-		}
-		return &opened{reqs: reqs}, nil
-	case p.SyntheticTokens > 0 && p.shaped():
-		syn, err := p.synthetic()
-		if err != nil {
-			return nil, err
-		}
-		rd, err := syn.Reader()
-		if err != nil {
-			return nil, err
-		}
-		defer rd.Close()
-		reqs, err := readAll(rd)
-		if err != nil {
-			return nil, err
+		reqs := make([]workload.Request, len(prompts))
+		for i, pr := range prompts {
+			reqs[i] = workload.Request{ID: fmt.Sprintf("prompt:%d", i+1), Prompt: pr.Text, Messages: pr.Messages, MaxTokens: pr.MaxTokens}
 		}
 		return &opened{reqs: reqs}, nil
 	}
-	prompts, err := LoadPrompts(ctx, *p)
+	rd, format, err := p.open(ctx, o.MaxTokens)
 	if err != nil {
 		return nil, err
 	}
-	reqs := make([]workload.Request, len(prompts))
-	for i, pr := range prompts {
-		reqs[i] = workload.Request{ID: fmt.Sprintf("prompt:%d", i+1), Prompt: pr.Text, MaxTokens: pr.MaxTokens}
+	timed := timedFormat(format)
+	switch {
+	case timed && o.Rate > 0:
+		rd.Close()
+		return nil, fmt.Errorf("prompts: a %s trace is replayed at its own times: drop the rate (a trace speed replays it faster)", format)
+	case timed || p.Once:
+		return &opened{rd: rd, timed: timed}, nil
+	}
+	defer rd.Close()
+	reqs, err := readAll(rd)
+	if err != nil {
+		return nil, err
 	}
 	return &opened{reqs: reqs}, nil
 }
@@ -182,7 +167,7 @@ func readAll(rd workload.Reader) ([]workload.Request, error) {
 		reqs = append(reqs, r)
 	}
 	if len(reqs) == 0 {
-		return nil, errors.New("the workload has no requests")
+		return nil, errors.New("prompts: the workload has no requests")
 	}
 	return reqs, nil
 }
