@@ -62,8 +62,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 2
 	}
-	if o.Rate > 0 && !flagSet(fs, "concurrency") {
+	if (o.Rate > 0 || len(o.Stages) > 0) && !flagSet(fs, "concurrency") {
 		o.Concurrency = 0 // an open loop has no in-flight cap unless one is asked for
+	}
+	if len(o.Stages) > 0 && !flagSet(fs, "duration") {
+		o.Duration = 0 // the stages set the run's length
 	}
 	o.APIKey = os.Getenv("LOADGEN_API_KEY")
 	o.Status, o.IsTerminal = stdout, term

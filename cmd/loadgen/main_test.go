@@ -114,6 +114,43 @@ func TestRateHasNoCapByDefault(t *testing.T) {
 	}
 }
 
+// -stages replaces the default -duration and, without -concurrency,
+// leaves the open stages uncapped; the records file gets a line a request.
+func TestStagesAndRecords(t *testing.T) {
+	srv := fakeVLLM(t, "hi")
+	dir := t.TempDir()
+	out, recs := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.jsonl")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-url", srv.URL, "-stages", "200ms@20,200ms@c2", "-max-tokens", "9", "-out", out, "-records", recs}
+	if code := run(context.Background(), args, &stdout, &stderr, false); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	b, _ := os.ReadFile(out)
+	var res struct {
+		Config struct {
+			Concurrency int    `json:"concurrency"`
+			Stages      string `json:"stages"`
+		} `json:"config"`
+		Requests struct {
+			OK int `json:"ok"`
+		} `json:"requests"`
+		Stages []struct {
+			OK int `json:"ok"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil || res.Config.Concurrency != 0 || res.Config.Stages != "200ms@20,200ms@c2" ||
+		len(res.Stages) != 2 || res.Stages[0].OK+res.Stages[1].OK != res.Requests.OK {
+		t.Fatalf("results %+v (%v)\n%s", res, err, b)
+	}
+	lines, _ := os.ReadFile(recs)
+	if n := bytes.Count(lines, []byte("\n")); n != res.Requests.OK {
+		t.Fatalf("%d records, %d ok", n, res.Requests.OK)
+	}
+	if !strings.Contains(stdout.String(), "stage 2:     200ms@c2: ") {
+		t.Fatalf("summary:\n%s", stdout.String())
+	}
+}
+
 // Flags that cannot mean anything are refused with exit 2 and the fix.
 func TestRunRefusesBadFlags(t *testing.T) {
 	for _, c := range []struct {
