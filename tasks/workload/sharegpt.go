@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,14 +96,14 @@ func (a *shareGPTArray) next() (shareGPTConversation, error) {
 }
 
 // syntax returns an error for a failed read of the array, at the line of
-// the syntax error where json says where it is: from the file's start
-// after Token, from the value's after Decode (relative).
+// the syntax error: Token's errors give its offset in the file; after a
+// failed Decode (relative), errorOffset finds it.
 func (a *shareGPTArray) syntax(err error, what string, relative bool) error {
 	off := a.dec.InputOffset()
 	var se *json.SyntaxError
 	switch {
-	case errors.As(err, &se) && relative:
-		off += max(se.Offset-1, 0)
+	case relative:
+		off += a.errorOffset()
 	case errors.As(err, &se):
 		off = se.Offset
 	}
@@ -116,6 +117,20 @@ func (a *shareGPTArray) syntax(err error, what string, relative bool) error {
 		what += fmt.Sprintf(" (%v)", err)
 	}
 	return a.errorf(a.lc.lineAt(off), "%s; %s", what, shareGPTForm)
+}
+
+// errorOffset returns the offset, from the decoder's offset, of the
+// syntax error that made Decode fail, or of the end of the data read where
+// it ran out. (The SyntaxError of a Decoder that has read values counts
+// from none of them.) The decoder has buffered the value up to the error.
+func (a *shareGPTArray) errorOffset() int64 {
+	buf, _ := io.ReadAll(a.dec.Buffered())
+	var raw json.RawMessage
+	var se *json.SyntaxError
+	if err := json.NewDecoder(bytes.NewReader(buf)).Decode(&raw); errors.As(err, &se) {
+		return max(se.Offset-1, 0)
+	}
+	return int64(len(buf))
 }
 
 func (a *shareGPTArray) errorf(line int, format string, args ...any) error {
