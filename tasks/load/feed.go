@@ -54,16 +54,23 @@ func (f *cycleFeed) next(idx int64) (item, error) {
 func (f *cycleFeed) close() error { return nil }
 
 // streamFeed reads a workload one request at a time (a 1 GB trace is not
-// held whole) and builds each body as it is read.
+// held whole) and builds each body as it is read; after the reader's end
+// or error it gives that again.
 type streamFeed struct {
-	mu sync.Mutex
-	rd workload.Reader
-	b  *bodies
+	mu  sync.Mutex
+	rd  workload.Reader
+	err error
+	b   *bodies
 }
 
 func (f *streamFeed) next(int64) (item, error) {
 	f.mu.Lock()
-	req, err := f.rd.Next()
+	var req workload.Request
+	err := f.err
+	if err == nil {
+		req, err = f.rd.Next()
+		f.err = err
+	}
 	f.mu.Unlock()
 	if err != nil {
 		return item{}, err

@@ -25,6 +25,7 @@ import (
 // the caller passes the result to Report, which prints the summary and
 // writes Out. Run prints the live status to Options.Status when it is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	traceCap := o.Concurrency // a trace's in-flight cap: 0 is none, not one worker
 	o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -135,7 +136,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		g.startStages(&wg)
 	case wl.timed:
 		wg.Add(1)
-		go func() { defer wg.Done(); g.traceLoop(&wg) }()
+		go func() { defer wg.Done(); g.traceLoop(&wg, traceCap) }()
 	case g.sessions != nil:
 		var sw sync.WaitGroup
 		for w := 0; w < o.Concurrency; w++ {

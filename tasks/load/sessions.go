@@ -13,17 +13,23 @@ import (
 )
 
 // sessionFeed hands the sessions of a conversation file to the workers,
-// one at a time.
+// one at a time; after the reader's end or error it gives that again.
 type sessionFeed struct {
-	mu sync.Mutex
-	rd workload.SessionReader
-	b  *bodies
+	mu  sync.Mutex
+	rd  workload.SessionReader
+	err error
+	b   *bodies
 }
 
 func (f *sessionFeed) next() (workload.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rd.Next()
+	if f.err != nil {
+		return workload.Session{}, f.err
+	}
+	s, err := f.rd.Next()
+	f.err = err
+	return s, err
 }
 
 // sessionWorker replays sessions turn by turn: each turn is sent with the

@@ -7,17 +7,17 @@ import (
 
 // traceLoop replays a trace open loop at its own timing: each request is
 // due at the run's start + its trace time / TraceSpeed, and is sent then
-// in its own goroutine (at most Concurrency in flight when Concurrency >
-// 0; a request the cap holds keeps its intended time). -requests and
-// -duration cut the trace; its end ends the run.
-func (g *gen) traceLoop(wg *sync.WaitGroup) {
+// in its own goroutine (at most inFlightCap in flight when it is > 0: the
+// Concurrency given; a request the cap holds keeps its intended time).
+// -requests and -duration cut the trace; its end ends the run.
+func (g *gen) traceLoop(wg *sync.WaitGroup, inFlightCap int) {
 	speed := g.o.Prompts.TraceSpeed
 	if speed <= 0 {
 		speed = DefaultTraceSpeed
 	}
 	var sem chan struct{}
-	if g.o.Concurrency > 0 {
-		sem = make(chan struct{}, g.o.Concurrency)
+	if inFlightCap > 0 {
+		sem = make(chan struct{}, inFlightCap)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
