@@ -91,16 +91,39 @@ func (t *csvTrace) tokens(row []string, i int, column string, lo int) (int, erro
 
 func (t *csvTrace) Skipped() int { return t.skipped }
 
-// request returns the request of the current row: a distinct prompt of
-// input tokens.
-func (t *csvTrace) request(at time.Duration, input, output int) Request {
-	return Request{
-		ID:          t.id(),
-		Prompt:      tracePrompt(t.n, input),
-		InputTokens: input,
-		MaxTokens:   capTokens(output, t.maxTokens),
-		Timed:       true,
-		At:          at,
+// nextRequest returns the request of the next row that has an output: a
+// distinct prompt of its input tokens at its time from the first row's.
+// parse reads a row's timestamp in nanoseconds and its input and output
+// tokens; rows of 0 output tokens are skipped and counted.
+func (t *csvTrace) nextRequest(parse func(row []string) (ns int64, input, output int, err error)) (Request, error) {
+	for {
+		row, err := t.row()
+		if err == io.EOF && !t.started {
+			return Request{}, t.noRequests("requests", t.form)
+		}
+		if err != nil {
+			return Request{}, err
+		}
+		ns, input, output, err := parse(row)
+		if err != nil {
+			return Request{}, err
+		}
+		at, err := t.at(t.lines, ns, row[0])
+		if err != nil {
+			return Request{}, err
+		}
+		if output == 0 {
+			t.skipped++
+			continue
+		}
+		return Request{
+			ID:          t.id(),
+			Prompt:      tracePrompt(t.n, input),
+			InputTokens: input,
+			MaxTokens:   capTokens(output, t.maxTokens),
+			Timed:       true,
+			At:          at,
+		}, nil
 	}
 }
 
@@ -113,36 +136,17 @@ type azureReader struct{ *csvTrace }
 var azureHeader = []string{"TIMESTAMP", "ContextTokens", "GeneratedTokens"}
 
 func (r azureReader) Next() (Request, error) {
-	for {
-		row, err := r.row()
-		if err == io.EOF && !r.started {
-			return Request{}, r.noRequests("requests", r.form)
-		}
-		if err != nil {
-			return Request{}, err
-		}
+	return r.nextRequest(func(row []string) (ns int64, input, output int, err error) {
 		ts, err := parseAzureTime(strings.TrimSpace(row[0]))
 		if err != nil {
-			return Request{}, r.errorf("TIMESTAMP %q: expected a time like 2023-11-16 18:15:46.6805900", row[0])
+			return 0, 0, 0, r.errorf("TIMESTAMP %q: expected a time like 2023-11-16 18:15:46.6805900", row[0])
 		}
-		at, err := r.at(r.lines, ts.UnixNano(), row[0])
-		if err != nil {
-			return Request{}, err
+		if input, err = r.tokens(row, 1, "ContextTokens", 1); err != nil {
+			return 0, 0, 0, err
 		}
-		input, err := r.tokens(row, 1, "ContextTokens", 1)
-		if err != nil {
-			return Request{}, err
-		}
-		output, err := r.tokens(row, 2, "GeneratedTokens", 0)
-		if err != nil {
-			return Request{}, err
-		}
-		if output == 0 {
-			r.skipped++
-			continue
-		}
-		return r.request(at, input, output), nil
-	}
+		output, err = r.tokens(row, 2, "GeneratedTokens", 0)
+		return ts.UnixNano(), input, output, err
+	})
 }
 
 // parseAzureTime parses the trace's timestamps: a date and a time of day
@@ -180,35 +184,16 @@ type burstGPTReader struct{ *csvTrace }
 var burstGPTHeader = []string{"Timestamp", "Model", "Request tokens", "Response tokens"}
 
 func (r burstGPTReader) Next() (Request, error) {
-	for {
-		row, err := r.row()
-		if err == io.EOF && !r.started {
-			return Request{}, r.noRequests("requests", r.form)
-		}
-		if err != nil {
-			return Request{}, err
-		}
+	return r.nextRequest(func(row []string) (ns int64, input, output int, err error) {
 		ts, err := strconv.ParseFloat(strings.TrimSpace(row[0]), 64)
 		ns, ok := nanos(ts, time.Second)
 		if err != nil || !ok {
-			return Request{}, r.errorf("Timestamp %q: expected seconds, like 5 or 5.25", row[0])
+			return 0, 0, 0, r.errorf("Timestamp %q: expected seconds, like 5 or 5.25", row[0])
 		}
-		at, err := r.at(r.lines, ns, row[0])
-		if err != nil {
-			return Request{}, err
+		if input, err = r.tokens(row, 2, "Request tokens", 0); err != nil {
+			return 0, 0, 0, err
 		}
-		input, err := r.tokens(row, 2, "Request tokens", 0)
-		if err != nil {
-			return Request{}, err
-		}
-		output, err := r.tokens(row, 3, "Response tokens", 0)
-		if err != nil {
-			return Request{}, err
-		}
-		if output == 0 {
-			r.skipped++
-			continue
-		}
-		return r.request(at, max(input, 1), output), nil
-	}
+		output, err = r.tokens(row, 3, "Response tokens", 0)
+		return ns, max(input, 1), output, err
+	})
 }

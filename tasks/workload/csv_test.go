@@ -17,14 +17,7 @@ func TestAzure(t *testing.T) {
 	if err != nil || f != Azure {
 		t.Fatal(f, err)
 	}
-	var got []Request
-	for {
-		req, err := r.Next()
-		if err != nil {
-			break
-		}
-		got = append(got, req)
-	}
+	got, _ := drain(r)
 	wantAt := []time.Duration{0, 3*time.Second + 439410*time.Microsecond, 59*time.Second + 319410*time.Microsecond, 59*time.Second + 319410*time.Microsecond + 1}
 	wantIn := []int{4808, 3, 7, 7}
 	wantMax := []int{10, 100, 5, 5}
@@ -75,14 +68,7 @@ func TestBurstGPT(t *testing.T) {
 	if err != nil || f != BurstGPT {
 		t.Fatal(f, err)
 	}
-	var got []Request
-	for {
-		req, err := r.Next()
-		if err != nil {
-			break
-		}
-		got = append(got, req)
-	}
+	got, _ := drain(r)
 	wantAt := []time.Duration{0, 250 * time.Millisecond, time.Hour + time.Microsecond}
 	wantIn := []int{472, 1, 20}
 	wantMax := []int{18, 30, 200}

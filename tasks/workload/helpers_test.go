@@ -16,15 +16,21 @@ func readAll(name, text string, s Source) ([]Request, Format, error) {
 	if err != nil {
 		return nil, f, err
 	}
+	reqs, err := drain(r)
+	return reqs, f, err
+}
+
+// drain reads a Reader to its end (or first error) and closes it.
+func drain(r Reader) ([]Request, error) {
 	defer r.Close()
 	var out []Request
 	for {
 		req, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return out, f, nil
+			return out, nil
 		}
 		if err != nil {
-			return out, f, err
+			return out, err
 		}
 		out = append(out, req)
 	}
@@ -77,18 +83,8 @@ func openAll(t *testing.T, s Source) ([]Request, Format, error) {
 	if err != nil {
 		return nil, f, err
 	}
-	defer r.Close()
-	var out []Request
-	for {
-		req, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out, f, nil
-		}
-		if err != nil {
-			return out, f, err
-		}
-		out = append(out, req)
-	}
+	reqs, err := drain(r)
+	return reqs, f, err
 }
 
 // checkFuzzError fails a fuzz case whose error does not start with the

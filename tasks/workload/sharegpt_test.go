@@ -60,14 +60,7 @@ func TestShareGPT(t *testing.T) {
 	if err != nil || f != ShareGPT {
 		t.Fatal(f, err)
 	}
-	var got []Request
-	for {
-		req, err := r.Next()
-		if err != nil {
-			break
-		}
-		got = append(got, req)
-	}
+	got, _ := drain(r)
 	want := []struct {
 		id               string
 		prompt           int
