@@ -324,12 +324,16 @@ func (r *Result) SLOError() error {
 func fmtNum(v float64) string { return fmt.Sprintf("%.4g", v) }
 
 // Report does with a run's result what the command lines do: it prints the
-// summary table to o.Status when it is set, then writes the results file
-// o.Out when it is set and says so on o.Status. Call it after Run with the
-// same Options, whatever Run's error, when the result is not nil.
+// summary table to o.Status when it is set (and where Run wrote the
+// records, o.Records), then writes the results file o.Out when it is set
+// and says so on o.Status. Call it after Run with the same Options,
+// whatever Run's error, when the result is not nil.
 func Report(o Options, res *Result) error {
 	if o.Status != nil {
 		res.PrintSummary(o.Status)
+		if o.Records != "" {
+			fmt.Fprintf(o.Status, "records written to %s\n", o.Records)
+		}
 	}
 	if o.Out == "" {
 		return nil
