@@ -34,7 +34,7 @@ type chatReader struct {
 	read      int
 }
 
-// parsed is one validated chat line.
+// parsedChat is one validated chat line.
 type parsedChat struct {
 	id        string
 	messages  []Message

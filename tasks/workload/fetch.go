@@ -34,7 +34,7 @@ func Fetch(ctx context.Context, path, checksum string) (rc io.ReadCloser, name s
 	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 { // no scheme (or a Windows drive letter): a local path
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, "", fmt.Errorf("prompts: open dataset: %w (expected a JSONL file path or an http(s)/file URL)", err)
+			return nil, "", fmt.Errorf("prompts: open dataset: %w (expected a file path or an http(s)/file URL)", err)
 		}
 		return limitFile(f, path, nil), path, nil
 	}

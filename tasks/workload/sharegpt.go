@@ -152,14 +152,6 @@ func (a *shareGPTArray) Close() error {
 	return a.close.Close()
 }
 
-// Skipper is what a Reader or SessionReader that drops records
-// implements: Skipped returns how many it dropped so far (ShareGPT
-// conversations outside the filter, BurstGPT failed requests), for the
-// caller to report.
-type Skipper interface {
-	Skipped() int
-}
-
 // shareGPTReader reads a request from each conversation: its first human
 // turn, MaxTokens the estimated length of the reply that follows (capped
 // by Source.MaxTokens). It keeps only what vLLM's benchmark keeps:

@@ -7,6 +7,15 @@
 //
 // Files stream: a Reader holds one record at a time, so a 1 GB trace is
 // not loaded whole. A URL is fetched with go-getter and needs a checksum.
+//
+// The files: workload.go the types and entry points; open.go picks a
+// reader for a format; fetch.go opens or downloads a file; detect.go tells
+// the format from the first bytes; lines.go reads line-based files, for
+// jsonl.go, chat.go (OpenAI chat requests and sessions) and mooncake.go
+// (with the trace timing that csv.go's Azure and BurstGPT readers share);
+// sharegpt.go streams the ShareGPT array (requests and sessions);
+// text.go estimates tokens and synthesizes text; synthetic.go holds Dist
+// and the synthetic prompts.
 package workload
 
 import (
@@ -91,6 +100,14 @@ type Source struct {
 type Reader interface {
 	Next() (Request, error)
 	Close() error
+}
+
+// Skipper is what a Reader or SessionReader that drops records
+// implements: Skipped returns how many it dropped so far (ShareGPT
+// conversations outside vLLM's filter or without a human turn, Azure and
+// BurstGPT rows without output), for the caller to report.
+type Skipper interface {
+	Skipped() int
 }
 
 // SessionReader streams the sessions of a conversation file.
