@@ -53,16 +53,20 @@ func TestParseStages(t *testing.T) {
 
 func TestStagesRefused(t *testing.T) {
 	st := Stages{{Duration: time.Second, Rate: 1}}
-	for _, o := range []Options{
-		{URL: "http://x", Stages: st, Duration: time.Second},
-		{URL: "http://x", Stages: st, Rate: 3},
-		{URL: "http://x", Stages: Stages{{Duration: time.Second, Rate: 1, Concurrency: 2}}},
-		{URL: "http://x", Stages: st, Shape: "square"},
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Stages: st, Duration: time.Second}, "leave the rate and the duration out"},
+		{Options{Stages: st, Rate: 3}, "leave the rate and the duration out"},
+		{Options{Stages: Stages{{Duration: time.Second, Rate: 1, Concurrency: 2}}}, `stage 1 "1s@c2": expected duration@rate`},
+		{Options{Stages: Stages{{Rate: 1}}}, `stage 1 "0s@1": expected duration@rate`},
+		{Options{Stages: st, Shape: "square"}, `shape "square"`},
+		{Options{Stages: st, Prompts: PromptSource{Sessions: true}}, "sessions are played by workers"},
 	} {
-		if _, err := Run(context.Background(), o); err == nil {
-			t.Fatalf("%+v: no error", o)
-		} else if !strings.Contains(err.Error(), "stage") && !strings.Contains(err.Error(), "shape") {
-			t.Fatalf("%+v: %v", o, err)
+		c.o.URL = "http://127.0.0.1:1"
+		if _, err := Run(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}
 	}
 }
