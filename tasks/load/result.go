@@ -425,6 +425,9 @@ func (r *Result) PrintSummary(w io.Writer) {
 	if r.Config.Stages != "" {
 		load = "stages " + r.Config.Stages
 	}
+	if s := r.Config.Shape; s == ShapeTrace || s == ShapeSessions {
+		load = workloadLoad(&r.Config)
+	}
 	fmt.Fprintf(w, "load:        %s; stopped by %s after %.1fs measured\n", load, r.StoppedBy, r.DurationSeconds)
 	avail := "n/a"
 	if r.Requests.Availability != nil {

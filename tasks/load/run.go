@@ -198,6 +198,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := g.result(started, reason)
 	res.ByTurn = g.turns.byTurn()
+	switch {
+	case wl.timed:
+		res.Config.Shape, res.Config.Concurrency = ShapeTrace, traceCap
+	case wl.sessions != nil:
+		res.Config.Shape = ShapeSessions
+	}
 	if g.feedErr != nil {
 		return res, errors.Join(fmt.Errorf("load: the workload: %w", g.feedErr), recErr)
 	}

@@ -1,9 +1,28 @@
 package load
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
+
+// The shapes (RunConfig.Shape) of a trace replay and of sessions.
+const (
+	ShapeTrace    = "trace"
+	ShapeSessions = "sessions"
+)
+
+// workloadLoad describes the load of a trace replay or of sessions for
+// the summary.
+func workloadLoad(c *RunConfig) string {
+	switch {
+	case c.Shape == ShapeSessions:
+		return fmt.Sprintf("sessions, %d workers", c.Concurrency)
+	case c.Concurrency > 0:
+		return fmt.Sprintf("trace replay, cap %d in flight", c.Concurrency)
+	}
+	return "trace replay"
+}
 
 // traceLoop replays a trace open loop at its own timing: each request is
 // due at the run's start + its trace time / TraceSpeed, and is sent then

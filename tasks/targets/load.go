@@ -183,6 +183,9 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	}
 	o.Status, o.IsTerminal = os.Stdout, ui.IsTerminal(os.Stdout)
 	bound := "until Ctrl+C"
+	if o.Prompts.Once || o.Prompts.Sessions {
+		bound = "until the dataset's end"
+	}
 	switch {
 	case o.Duration > 0:
 		bound = "for " + o.Duration.String()
