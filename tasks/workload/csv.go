@@ -52,7 +52,7 @@ func csvHeaderIs(row, header []string) bool {
 		return false
 	}
 	for i, h := range header {
-		if !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(row[i], "\ufeff")), h) {
+		if !strings.EqualFold(strings.TrimSpace(row[i]), h) {
 			return false
 		}
 	}

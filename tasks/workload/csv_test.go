@@ -39,6 +39,9 @@ func TestAzure(t *testing.T) {
 	if n := r.(Skipper).Skipped(); n != 1 {
 		t.Errorf("Skipped() = %d, want 1", n)
 	}
+	if again := mustReadAll(t, "az.csv", "\ufeff"+in, Source{}); len(again) != len(got) {
+		t.Errorf("after a byte order mark: %d requests", len(again))
+	}
 	for _, c := range []struct{ in, want string }{
 		{"", "az.csv: no header"},
 		{"TIMESTAMP,Context,Generated\n", `az.csv:1: the header is "TIMESTAMP,Context,Generated"; expected the CSV header TIMESTAMP,ContextTokens,GeneratedTokens`},

@@ -20,7 +20,7 @@ const DetectBytes = 64 << 10
 // Anything else is an error that quotes what it saw and names the
 // -dataset-format values.
 func Detect(head []byte) (Format, error) {
-	head = bytes.TrimPrefix(head, []byte("\ufeff"))
+	head = bytes.TrimPrefix(head, byteOrderMark)
 	trimmed := bytes.TrimLeft(head, " \t\r\n")
 	first, _, complete := bytes.Cut(trimmed, []byte("\n"))
 	first = bytes.TrimSpace(first)

@@ -25,6 +25,9 @@ func TestJSONL(t *testing.T) {
 			t.Errorf("request %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
+	if got := mustReadAll(t, "bom.jsonl", "\ufeff"+in, Source{}); len(got) != 3 {
+		t.Errorf("after a byte order mark: %+v", got)
+	}
 	// The cases of package load's ParseJSONL, whose rules these are.
 	bad := []struct{ in, want string }{
 		{"{\"prompt\": \"a\"}\n{\"prompt\": \"b\"\n", "data.jsonl:2: invalid JSON"},

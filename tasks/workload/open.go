@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 
 // readBuffer is the size of the buffered reader a file is read through.
 const readBuffer = 1 << 20
+
+// byteOrderMark is UTF-8's, which some tools write at a file's start.
+var byteOrderMark = []byte("\ufeff")
 
 func openRequests(ctx context.Context, s Source) (Reader, Format, error) {
 	rc, name, err := Fetch(ctx, s.Path, s.Checksum)
@@ -92,20 +96,25 @@ func newSessionReader(r io.Reader, name string, s Source, c io.Closer) (SessionR
 	return nil, fmt.Errorf("%s: sessions need a sharegpt or openai-chat file, and this is %s", name, f)
 }
 
-// detect buffers r and returns the format: format itself unless it is
-// Auto or "", else Detect's verdict on the first DetectBytes.
+// detect buffers r, past a UTF-8 byte order mark, and returns the format:
+// format itself unless it is Auto or "", else Detect's verdict on the
+// first DetectBytes.
 func detect(r io.Reader, name string, format Format) (*bufio.Reader, Format, error) {
 	f, err := ParseFormat(string(format))
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
 	br := bufio.NewReaderSize(r, readBuffer)
-	if f != Auto {
-		return br, f, nil
-	}
 	head, err := br.Peek(DetectBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, "", fmt.Errorf("%s: read: %w", name, err)
+	}
+	if bytes.HasPrefix(head, byteOrderMark) {
+		br.Discard(len(byteOrderMark))
+		head = head[len(byteOrderMark):]
+	}
+	if f != Auto {
+		return br, f, nil
 	}
 	if f, err = Detect(head); err != nil {
 		return nil, "", fmt.Errorf("%s: cannot tell the format: %w", name, err)
