@@ -57,9 +57,11 @@ type Request struct {
 	// InputTokens is the prompt length the source intends, where it says
 	// (traces, synthetic prompts); 0 when unknown.
 	InputTokens int
-	// MaxTokens is the output length the source intends (ShareGPT: the
-	// reference answer's, as vLLM's benchmark does; traces: the output
-	// length), already capped by Source.MaxTokens; 0: the run's default.
+	// MaxTokens is the output length the source intends: a reference
+	// answer's estimated length (ShareGPT, as vLLM's benchmark does; OpenAI
+	// chat) or a trace's output length, capped by Source.MaxTokens; or a
+	// line's own max_tokens (JSONL, OpenAI chat), as given. 0: the run's
+	// default.
 	MaxTokens int
 	// Timed requests (traces) carry At, their time from the trace's first
 	// request; the run sends each at start + At/speed, open loop.
@@ -91,7 +93,9 @@ type Source struct {
 	Path     string
 	Checksum string // sha256:HEX or sha512:HEX
 	Format   Format // Auto or "" detects it
-	// MaxTokens caps the output lengths the source gives (0: no cap).
+	// MaxTokens caps the output lengths the source derives: reference
+	// answers' and traces' (0: no cap). A line's own max_tokens is the
+	// user's and is not capped.
 	MaxTokens int
 }
 
@@ -150,8 +154,9 @@ type Synthetic struct {
 	OutputTokens int  // mean output length (0: the run's -max-tokens, not sampled)
 	OutputDist   Dist
 	// PrefixTokens > 0 and PrefixGroups > 0: every prompt is one of
-	// PrefixGroups shared prefixes of PrefixTokens tokens plus its own part
-	// (of the sampled input length), to exercise the prefix cache.
+	// PrefixGroups shared prefixes of PrefixTokens tokens (prompt i has
+	// prefix i mod PrefixGroups) plus its own part of the sampled input
+	// length, to exercise the prefix cache; Request.InputTokens counts both.
 	PrefixTokens, PrefixGroups int
 	Count                      int    // number of distinct prompts (default 100)
 	Seed                       uint64 // the same seed gives the same prompts
