@@ -88,7 +88,7 @@ func (Load) Vllm(ctx context.Context, concurrency int,
 	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
 	shape *string, // arrivals with -rate: poisson (default), gamma or constant
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
@@ -126,7 +126,7 @@ func (Load) Triton(ctx context.Context, concurrency int,
 	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
 	shape *string, // arrivals with -rate: poisson (default), gamma or constant
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
@@ -164,7 +164,7 @@ func (Load) Trt(ctx context.Context, concurrency int,
 	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
 	shape *string, // arrivals with -rate: poisson (default), gamma or constant
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
@@ -202,7 +202,7 @@ func (Load) Sim(ctx context.Context, concurrency int,
 	rate *float64, // open loop: requests per second; concurrency then caps in-flight requests (0 = no cap)
 	shape *string, // arrivals with -rate: poisson (default), gamma or constant
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
 	synthetic *int, // synthetic prompts of about this many tokens instead of the five default prompts
 	metrics *string, // address of the generator's own /metrics (default: 127.0.0.1:9100 and, for the stack's Prometheus, docker0:9100; off)
@@ -315,12 +315,13 @@ func (Bench) Vllm(ctx context.Context,
 	scrape *string, // server metrics URL (default: from deploy/.env), or off
 	out *string, // directory for bench.json and report.html (default results/bench-vllm-TIME)
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, string(backend.VLLM), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.VLLM), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
 }
 
 // Triton sweeps Triton's load (vLLM backend; concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -337,12 +338,13 @@ func (Bench) Triton(ctx context.Context,
 	scrape *string, // server metrics URL (default: from deploy/.env), or off
 	out *string, // directory for bench.json and report.html (default results/bench-triton-TIME)
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, string(backend.Triton), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Triton), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
 }
 
 // Trt sweeps Triton's TensorRT-LLM load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -359,12 +361,13 @@ func (Bench) Trt(ctx context.Context,
 	scrape *string, // server metrics URL (default: from deploy/.env), or off
 	out *string, // directory for bench.json and report.html (default results/bench-trt-TIME)
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, string(backend.TRT), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.TRT), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
 }
 
 // Sim sweeps the simulator's load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
@@ -381,12 +384,13 @@ func (Bench) Sim(ctx context.Context,
 	scrape *string, // server metrics URL (default: from deploy/.env), or off
 	out *string, // directory for bench.json and report.html (default results/bench-sim-TIME)
 	maxtokens *int, // output tokens per request (default 128)
-	dataset *string, // JSONL prompts: a path, or a URL (needs -checksum)
+	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 ) error {
-	return targets.Bench(ctx, string(backend.Sim), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Sim), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
 }
 
 // Compare writes one report of several sweeps side by side: mage bench:compare a.json,b.json (one comma-separated list).

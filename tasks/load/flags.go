@@ -73,7 +73,7 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&f.Base.MaxTokens, "maxtokens", f.Base.MaxTokens, "max_tokens per request (a dataset line may override it)")
 	fs.BoolVar(&f.Base.IgnoreEOS, "ignoreeos", f.Base.IgnoreEOS, "ask vLLM to always generate maxtokens (ignore_eos)")
 	fs.BoolVar(&f.Base.TritonTokenCounts, "tritontokencounts", f.Base.TritonTokenCounts, "triton-generate: request num_input_tokens/num_output_tokens (recent vLLM backends)")
-	fs.StringVar(&f.Base.Prompts.Dataset, "dataset", f.Base.Prompts.Dataset, "JSONL prompts ({\"prompt\": ..., \"max_tokens\": N} per line): a path or an http(s)/file URL")
+	fs.StringVar(&f.Base.Prompts.Dataset, "dataset", f.Base.Prompts.Dataset, "prompts, conversations or a trace (see -datasetformat; JSONL: {\"prompt\": ..., \"max_tokens\": N} per line): a path or an http(s)/file URL")
 	fs.StringVar(&f.Base.Prompts.Checksum, "checksum", f.Base.Prompts.Checksum, "sha256:<hex> of an http(s) -dataset (or put ?checksum= in the URL)")
 	fs.IntVar(&f.Base.Prompts.SyntheticTokens, "synthetic", f.Base.Prompts.SyntheticTokens, "generate prompts of about this many tokens (words)")
 	fs.IntVar(&f.Base.Prompts.SyntheticCount, "syntheticcount", f.Base.Prompts.SyntheticCount, "number of synthetic prompts")

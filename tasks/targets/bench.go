@@ -13,6 +13,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/bench"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 )
 
 // BenchFlags are the optional flags of the bench targets.
@@ -29,10 +30,14 @@ type BenchFlags struct {
 	Scrape    *string        // server metrics URL (default from deploy/.env), or "off"
 	Out       *string        // directory for bench.json and report.html
 	MaxTokens *int           // output tokens per request (default 128)
-	Dataset   *string        // JSONL prompts: a path, or a URL with -checksum
+	Dataset   *string        // prompts or conversations: a path, or a URL with -checksum
 	Checksum  *string        // sha256:HEX of a -dataset URL
 	TTFT      *time.Duration // p95 TTFT SLO (default 2s; negative: off)
 	ITL       *time.Duration // p95 ITL SLO (default 150ms; negative: off)
+
+	// DatasetFormat is -dataset's format (default auto); a trace's
+	// requests are swept like prompts, their times not kept.
+	DatasetFormat *string
 }
 
 // MetricsURLFor is where a backend's server metrics are, from the backend
@@ -77,7 +82,7 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	if f.MaxTokens != nil {
 		lo.MaxTokens = *f.MaxTokens
 	}
-	lo.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum)}
+	lo.Prompts = load.PromptSource{Dataset: str(f.Dataset), Checksum: str(f.Checksum), Format: workload.Format(str(f.DatasetFormat))}
 	if f.TTFT != nil {
 		lo.SLO.TTFTP95 = *f.TTFT
 	}
