@@ -35,7 +35,7 @@ func newCSVTrace(r io.Reader, name string, c io.Closer, header []string, form st
 	t := &csvTrace{lines: &lines{name: name, close: c}, r: cr, maxTokens: maxTokens, form: form}
 	row, err := t.row()
 	if err == io.EOF {
-		return nil, t.noRequests("header", form)
+		return nil, fmt.Errorf("%s: the file is empty; %s", name, form)
 	}
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (t *csvTrace) nextRequest(parse func(row []string) (ns int64, input, output
 	for {
 		row, err := t.row()
 		if err == io.EOF && !t.started {
-			return Request{}, t.noRequests("requests", t.form)
+			return Request{}, fmt.Errorf("%s: no rows after the header; %s", t.name, t.form)
 		}
 		if err != nil {
 			return Request{}, err

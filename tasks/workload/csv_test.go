@@ -43,9 +43,9 @@ func TestAzure(t *testing.T) {
 		t.Errorf("after a byte order mark: %d requests", len(again))
 	}
 	for _, c := range []struct{ in, want string }{
-		{"", "az.csv: no header"},
+		{"", "az.csv: the file is empty; expected the CSV header"},
 		{"TIMESTAMP,Context,Generated\n", `az.csv:1: the header is "TIMESTAMP,Context,Generated"; expected the CSV header TIMESTAMP,ContextTokens,GeneratedTokens`},
-		{"TIMESTAMP,ContextTokens,GeneratedTokens\n", "az.csv: no requests"},
+		{"TIMESTAMP,ContextTokens,GeneratedTokens\n", "az.csv: no rows after the header; expected"},
 		{"TIMESTAMP,ContextTokens,GeneratedTokens\n\nyesterday,1,1\n", `az.csv:3: TIMESTAMP "yesterday": expected a time like 2023-11-16 18:15:46.6805900`},
 		{"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,0,1\n", `az.csv:2: ContextTokens is "0"; expected an integer from 1 to 1048576`},
 		{"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,5\n", `az.csv:2: no GeneratedTokens column`},
