@@ -20,9 +20,9 @@ type csvTrace struct {
 	*lines // for errorf, id and noRequests; fed by the csv.Reader's line
 	r      *csv.Reader
 	trace
-	maxTokens int
-	skipped   int
-	form      string
+	maxTokens     int
+	read, skipped int
+	form          string
 }
 
 // newCSVTrace reads the header of a trace CSV and checks that it starts
@@ -98,8 +98,11 @@ func (t *csvTrace) Skipped() int { return t.skipped }
 func (t *csvTrace) nextRequest(parse func(row []string) (ns int64, input, output int, err error)) (Request, error) {
 	for {
 		row, err := t.row()
-		if err == io.EOF && !t.started {
+		switch {
+		case err == io.EOF && !t.started:
 			return Request{}, fmt.Errorf("%s: no rows after the header; %s", t.name, t.form)
+		case err == io.EOF && t.read == 0:
+			return Request{}, fmt.Errorf("%s: every row (%d) has 0 output tokens: no request to send", t.name, t.skipped)
 		}
 		if err != nil {
 			return Request{}, err
@@ -116,6 +119,7 @@ func (t *csvTrace) nextRequest(parse func(row []string) (ns int64, input, output
 			t.skipped++
 			continue
 		}
+		t.read++
 		return Request{
 			ID:          t.id(),
 			Prompt:      tracePrompt(t.n, input),

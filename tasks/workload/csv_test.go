@@ -88,6 +88,7 @@ func TestBurstGPT(t *testing.T) {
 	}
 	for _, c := range []struct{ in, want string }{
 		{"Timestamp,Model,Request tokens\n", `b.csv:1: the header is "Timestamp,Model,Request tokens"`},
+		{"Timestamp,Model,Request tokens,Response tokens\n1,x,5,0\n2,x,5,0\n", `b.csv: every row (2) has 0 output tokens`},
 		{"Timestamp,Model,Request tokens,Response tokens\nsoon,x,1,1\n", `b.csv:2: Timestamp "soon": expected seconds`},
 		{"Timestamp,Model,Request tokens,Response tokens\nNaN,x,1,1\n", `b.csv:2: Timestamp "NaN"`},
 		{"Timestamp,Model,Request tokens,Response tokens\n1,x,1,1\n0.5,x,1,1\n", `b.csv:3: timestamp 0.5 is before the previous row's 1`},
