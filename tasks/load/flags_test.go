@@ -54,3 +54,29 @@ func TestFlagsRefuse(t *testing.T) {
 		t.Errorf("backend tgi: %v", err)
 	}
 }
+
+// The workload flags, under both names, reach Options.Prompts.
+func TestWorkloadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-datasetformat", "sharegpt", "-once", "-sessions", "-thinktime", "2s", "-tracespeed", "3", "-syntheticdist", "normal:5",
+			"-outputtokens", "7", "-outputdist", "uniform:1:9", "-prefixtokens", "11", "-prefixgroups", "2"},
+		{"-dataset-format", "sharegpt", "-once", "-sessions", "-think-time", "2s", "-trace-speed", "3", "-synthetic-dist", "normal:5",
+			"-output-tokens", "7", "-output-dist", "uniform:1:9", "-prefix-tokens", "11", "-prefix-groups", "2"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		f := DefaultFlags()
+		f.RegisterFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := f.Options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := o.Prompts
+		if p.Format != "sharegpt" || !p.Once || !p.Sessions || p.ThinkTime != 2*time.Second || p.TraceSpeed != 3 ||
+			p.SyntheticDist != "normal:5" || p.OutputTokens != 7 || p.OutputDist != "uniform:1:9" || p.PrefixTokens != 11 || p.PrefixGroups != 2 {
+			t.Errorf("%v: prompts %+v", args, p)
+		}
+	}
+}

@@ -111,7 +111,9 @@ type Options struct {
 	// Concurrency is the number of workers of a closed loop (Rate == 0;
 	// 0 takes the default, 1), or the cap on in-flight requests of an open
 	// loop (Rate > 0; 0 = no cap). The command lines (load:*, cmd/loadgen)
-	// refuse 0 workers instead of running 1.
+	// refuse 0 workers instead of running 1. A trace (Prompts.Format
+	// mooncake, azure, burstgpt) is replayed open loop: Concurrency then
+	// caps its requests in flight (0 = no cap).
 	Concurrency int
 	// Rate > 0 makes an open loop with this many requests per second.
 	Rate float64

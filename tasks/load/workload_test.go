@@ -194,6 +194,19 @@ func TestOnceAndFormats(t *testing.T) {
 			t.Errorf("openai-chat (format %q): %v, %d ok, %d output tokens", f, err, res.Requests.OK, res.Tokens.Output)
 		}
 	}
+	// Shaped synthetic prompts: lengths, output lengths and shared prefixes.
+	o = simOptions(t, run)
+	o.Requests, o.Prompts = 4, load.PromptSource{SyntheticTokens: 20, SyntheticDist: "uniform:10:30", OutputTokens: 3,
+		PrefixTokens: 16, PrefixGroups: 2}
+	res, err = load.Run(context.Background(), o)
+	if err != nil || res.Requests.OK != 4 || res.Tokens.Output != 12 || !strings.Contains(res.Config.Prompts, "shaped") {
+		t.Errorf("shaped synthetic: %v, %d ok, %d output tokens, prompts %q", err, res.Requests.OK, res.Tokens.Output, res.Config.Prompts)
+	}
+	o = simOptions(t, run)
+	o.Prompts = load.PromptSource{PrefixTokens: 16}
+	if _, err := load.Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "give the synthetic prompt length") {
+		t.Errorf("prefix without synthetic prompts: %v", err)
+	}
 	o = simOptions(t, run)
 	o.Prompts = load.PromptSource{Dataset: path, Format: "csv"}
 	if _, err := load.Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "expected auto or one of") {
