@@ -103,3 +103,29 @@ func TestFetchRemovesDownload(t *testing.T) {
 		t.Errorf("left behind after Close: %v", left)
 	}
 }
+
+func TestOpenFiles(t *testing.T) {
+	p := writeFile(t, "trace.jsonl", `{"timestamp": 0, "input_length": 3, "output_length": 2}`+"\n")
+	reqs, f, err := openAll(t, Source{Path: p})
+	if err != nil || f != Mooncake || len(reqs) != 1 || !reqs[0].Timed || reqs[0].ID != p+":1" {
+		t.Errorf("Open(%s): %s %v %+v", p, f, err, reqs)
+	}
+	p = writeFile(t, "sg.json", `[{"id": "a", "conversations": [{"from": "human", "value": "hi"}]}]`)
+	r, err := OpenSessions(t.Context(), Source{Path: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Next()
+	if err != nil || s.ID != "a" || len(s.Turns) != 1 {
+		t.Errorf("OpenSessions: %+v %v", s, err)
+	}
+	r.Close()
+	if _, err := OpenSessions(t.Context(), Source{Path: filepath.Join(t.TempDir(), "none.json")}); err == nil ||
+		!strings.Contains(err.Error(), "open dataset") {
+		t.Errorf("OpenSessions of a missing file: %v", err)
+	}
+	if _, _, err := Open(t.Context(), Source{Path: writeFile(t, "x.txt", "hello\n")}); err == nil ||
+		!strings.Contains(err.Error(), "cannot tell the format") {
+		t.Errorf("Open of an unknown format: %v", err)
+	}
+}

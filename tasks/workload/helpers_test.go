@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -88,10 +89,10 @@ func openAll(t *testing.T, s Source) ([]Request, Format, error) {
 }
 
 // checkFuzzError fails a fuzz case whose error does not start with the
-// file's name.
+// file's name and, but for a file-wide error, its line: "name:12: ...".
 func checkFuzzError(t *testing.T, name string, err error) {
 	t.Helper()
-	if err != nil && !strings.HasPrefix(err.Error(), name) {
-		t.Fatalf("error without the file name: %v", err)
+	if err != nil && !regexp.MustCompile(`^`+regexp.QuoteMeta(name)+`(:[1-9][0-9]*)?: `).MatchString(err.Error()) {
+		t.Fatalf("error without the file name and line: %v", err)
 	}
 }
