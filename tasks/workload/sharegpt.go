@@ -280,6 +280,9 @@ func (c *lineCounter) Read(p []byte) (int, error) {
 func (c *lineCounter) lineAt(off int64) int {
 	k := sort.Search(len(c.newlines), func(i int) bool { return c.newlines[i] >= off })
 	c.before += k
-	c.newlines = append(c.newlines[:0], c.newlines[k:]...)
+	c.newlines = c.newlines[k:]
+	if cap(c.newlines) > 1024 && len(c.newlines) < cap(c.newlines)/4 { // give the forgotten ones' memory back
+		c.newlines = append([]int64(nil), c.newlines...)
+	}
 	return c.before + 1
 }
