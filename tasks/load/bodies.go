@@ -42,5 +42,5 @@ func (b *bodies) wireSpec(r wire.Request) (requestSpec, error) {
 		return requestSpec{}, err
 	}
 	text := r.Text()
-	return requestSpec{body: body, promptTokens: approxTokens(text), prompt: text}, nil
+	return requestSpec{body: body, promptTokens: workload.EstimateTokens(text), prompt: text}, nil
 }

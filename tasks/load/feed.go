@@ -94,6 +94,18 @@ type opened struct {
 	rd       workload.Reader    // a streamed one: a trace or a dataset played once
 	sessions workload.SessionReader
 	timed    bool // a trace: sent at its own times
+	skipped  int  // records the format's filter left out, of a workload read whole
+}
+
+// skippedCount is what the workload's filter has left out so far.
+func (w *opened) skippedCount() int {
+	n := w.skipped
+	for _, r := range []any{w.rd, w.sessions} {
+		if s, ok := r.(workload.Skipper); ok {
+			n += s.Skipped()
+		}
+	}
+	return n
 }
 
 // finite reports whether the workload's end ends the run.
@@ -157,7 +169,11 @@ func openWorkload(ctx context.Context, o *Options) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &opened{reqs: reqs}, nil
+	w := &opened{reqs: reqs}
+	if s, ok := rd.(workload.Skipper); ok {
+		w.skipped = s.Skipped()
+	}
+	return w, nil
 }
 
 // readAll reads a workload to its end.

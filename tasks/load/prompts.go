@@ -235,6 +235,3 @@ func (p PromptSource) open(ctx context.Context, maxTokens int) (workload.Reader,
 	}
 	return rd, "", nil
 }
-
-// approxTokens estimates a prompt's tokens as its word count.
-func approxTokens(s string) int { return len(strings.Fields(s)) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/wire/stream"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 )
 
 // do sends the run's idx-th request, it, and records it; worker is the
@@ -254,7 +255,7 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, promp
 	if answer != nil {
 		answer.WriteString(ev.Text)
 	}
-	r.outTokens, r.outSource = approxTokens(ev.Text), fromWords
+	r.outTokens, r.outSource = workload.EstimateTokens(ev.Text), fromWords
 	if r.outTokens == 0 {
 		r.outTokens = 1
 	}

@@ -82,18 +82,25 @@ import (
 // passes (not applicable) when requests succeeded without samples, e.g. ITL
 // of non-streamed responses.
 type Result struct {
-	Schema             string        `json:"schema"`
-	Backend            string        `json:"backend"`
-	Model              string        `json:"model"`
-	Protocol           Protocol      `json:"protocol"`
-	URL                string        `json:"url"`
-	Started            string        `json:"started"`
-	DurationSeconds    float64       `json:"duration_seconds"`
-	StoppedBy          string        `json:"stopped_by"`
-	Config             RunConfig     `json:"config"`
-	Stages             []StageResult `json:"stages,omitempty"`
-	Requests           RequestCounts `json:"requests"`
-	Suspect            []string      `json:"suspect,omitempty"`
+	Schema          string        `json:"schema"`
+	Backend         string        `json:"backend"`
+	Model           string        `json:"model"`
+	Protocol        Protocol      `json:"protocol"`
+	URL             string        `json:"url"`
+	Started         string        `json:"started"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	StoppedBy       string        `json:"stopped_by"`
+	Config          RunConfig     `json:"config"`
+	Stages          []StageResult `json:"stages,omitempty"`
+	Requests        RequestCounts `json:"requests"`
+	Suspect         []string      `json:"suspect,omitempty"`
+	// DatasetSkipped counts the workload's records its format's filter left
+	// out (ShareGPT conversations vLLM's benchmark would skip, trace rows
+	// without output), as far as the run read.
+	DatasetSkipped int `json:"dataset_skipped,omitempty"`
+	// Finite: the run had an end of its own (a bound, stages, a trace,
+	// -once, -sessions), so a signal cut it short.
+	Finite             bool          `json:"-"`
 	ErrorSamples       []ErrorSample `json:"error_samples,omitempty"`
 	OutputTokensSource string        `json:"output_tokens_source"`
 	Tokens             TokenTotals   `json:"tokens"`
@@ -452,6 +459,9 @@ func (r *Result) PrintSummary(w io.Writer) {
 	}
 	for _, why := range r.Suspect {
 		fmt.Fprintf(w, "SUSPECT:     %s\n", why)
+	}
+	if r.DatasetSkipped > 0 {
+		fmt.Fprintf(w, "skipped:     %d dataset records left out by the format's filter (ShareGPT: as vLLM's benchmark; traces: rows without output)\n", r.DatasetSkipped)
 	}
 	if r.Requests.NotSent > 0 {
 		fmt.Fprintf(w, "not sent:    %d arrivals were due but the in-flight cap (%d) held them until the end: the server could not keep up with %.3g req/s; raise the cap or lower the rate\n",

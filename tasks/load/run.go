@@ -198,6 +198,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := g.result(started, reason)
 	res.ByTurn = g.turns.byTurn()
+	res.DatasetSkipped = wl.skippedCount()
+	res.Finite = o.bounded() || wl.finite() || o.Prompts.Once
 	switch {
 	case wl.timed:
 		res.Config.Shape, res.Config.Concurrency = ShapeTrace, traceCap
@@ -207,7 +209,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if g.feedErr != nil {
 		return res, errors.Join(fmt.Errorf("load: the workload: %w", g.feedErr), recErr)
 	}
-	if (o.bounded() || wl.finite() || o.Prompts.Once) && reason != stopCanceled {
+	if res.Finite && reason != stopCanceled {
 		if err := res.SLOError(); err != nil {
 			return res, errors.Join(err, recErr)
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 )
 
 // exactQuantile is the nearest-rank quantile of sorted values (HDR's
@@ -197,7 +199,7 @@ func TestSyntheticPrompts(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, p := range ps {
-		if n := approxTokens(p.Text); n != 200 {
+		if n := workload.EstimateTokens(p.Text); n != 200 {
 			t.Errorf("words %d, want 200", n)
 		}
 		first := strings.Join(strings.Fields(p.Text)[:3], " ")
@@ -211,7 +213,7 @@ func TestSyntheticPrompts(t *testing.T) {
 		t.Error("not deterministic")
 	}
 	got, err := LoadPrompts(context.Background(), PromptSource{SyntheticTokens: 32})
-	if err != nil || len(got) != 100 || approxTokens(got[0].Text) != 32 {
+	if err != nil || len(got) != 100 || workload.EstimateTokens(got[0].Text) != 32 {
 		t.Fatalf("LoadPrompts synthetic: %v %d", err, len(got))
 	}
 	if d, _ := LoadPrompts(context.Background(), PromptSource{}); len(d) != 5 {

@@ -213,3 +213,56 @@ func TestOnceAndFormats(t *testing.T) {
 		t.Errorf("format csv: %v", err)
 	}
 }
+
+// What the format's filter leaves out is counted and said; a run with an
+// end of its own (a trace, -once) is finite, so a signal cuts it short,
+// while a dataset cycled until Ctrl+C is not.
+func TestDatasetSkippedAndFinite(t *testing.T) {
+	run := simtest.Start(t, sim.DefaultConfig(sim.PersonalityVLLM))
+	dir := t.TempDir()
+	share := filepath.Join(dir, "sharegpt.json")
+	// The second conversation has one turn and the third a 2-word prompt:
+	// vLLM's benchmark skips both.
+	os.WriteFile(share, []byte(`[
+{"id": "a", "conversations": [{"from": "human", "value": "Explain how a hash map resolves collisions, briefly please."}, {"from": "gpt", "value": "It chains entries or probes for the next free slot in the table."}]},
+{"id": "b", "conversations": [{"from": "human", "value": "Only one turn here, so it is skipped."}]},
+{"id": "c", "conversations": [{"from": "human", "value": "Hi there"}, {"from": "gpt", "value": "Hello, how can I help you today with anything?"}]}
+]`), 0o644)
+	trace := filepath.Join(dir, "trace.jsonl")
+	os.WriteFile(trace, []byte(`{"timestamp": 0, "input_length": 8, "output_length": 2, "hash_ids": [1]}`+"\n"), 0o644)
+	for _, c := range []struct {
+		name    string
+		p       load.PromptSource
+		req     int
+		skipped int
+		finite  bool
+	}{
+		{"sharegpt, -requests", load.PromptSource{Dataset: share}, 2, 2, true},
+		{"sharegpt, -once", load.PromptSource{Dataset: share, Once: true}, 0, 2, true},
+		{"trace", load.PromptSource{Dataset: trace}, 0, 0, true},
+	} {
+		o := simOptions(t, run)
+		o.Prompts, o.Requests = c.p, c.req
+		res, err := load.Run(context.Background(), o)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if res.DatasetSkipped != c.skipped || res.Finite != c.finite {
+			t.Errorf("%s: skipped %d, finite %v; want %d, %v", c.name, res.DatasetSkipped, res.Finite, c.skipped, c.finite)
+		}
+		var b strings.Builder
+		res.PrintSummary(&b)
+		if got := strings.Contains(b.String(), fmt.Sprintf("skipped:     %d dataset records", c.skipped)); got != (c.skipped > 0) {
+			t.Errorf("%s: summary %q", c.name, b.String())
+		}
+	}
+	// A dataset cycled until canceled has no end of its own.
+	o := simOptions(t, run)
+	o.Prompts = load.PromptSource{Dataset: share}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err := load.Run(ctx, o)
+	if err != nil || res.Finite {
+		t.Errorf("cycled until canceled: %v, finite %v", err, res.Finite)
+	}
+}

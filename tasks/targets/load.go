@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
@@ -96,10 +97,14 @@ func str(p *string) string {
 // results file. A bounded run that breaks an SLO fails, and so does one
 // that Ctrl+C or SIGTERM cut short (after writing its results).
 func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
-	return interruptible(ctx, f.bounded(), func(ctx context.Context) error { return runLoad(ctx, backend, concurrency, f) })
+	// A run the flags leave unbounded may still have an end of its own (a
+	// trace, -once, -sessions): the result says so.
+	var finite atomic.Bool
+	finite.Store(f.bounded())
+	return interruptibleWhen(ctx, finite.Load, func(ctx context.Context) error { return runLoad(ctx, backend, concurrency, f, &finite) })
 }
 
-func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
+func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, finite *atomic.Bool) error {
 	cfg, err := settings()
 	if err != nil {
 		return err
@@ -216,6 +221,9 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags) 
 	res, err := load.Run(ctx, o)
 	if res == nil {
 		return err
+	}
+	if res.Finite {
+		finite.Store(true)
 	}
 	if rerr := load.Report(o, res); rerr != nil {
 		return rerr

@@ -71,22 +71,41 @@ func sigName(s os.Signal) string {
 // Ctrl+C) exits 0. A second signal, or the window running out, ends the
 // target with an error at once, as Mage does.
 func interruptible(ctx context.Context, bounded bool, fn func(context.Context) error) error {
-	if !bounded {
-		return interruptibleAs(ctx, "", fn)
-	}
-	return interruptibleAs(ctx, cutRun, fn)
+	return interruptibleWhen(ctx, func() bool { return bounded }, fn)
+}
+
+// interruptibleWhen is interruptible for a target that learns only as it
+// runs whether it has an end of its own (a load run replaying a trace):
+// bounded is asked once the target has returned after a signal.
+func interruptibleWhen(ctx context.Context, bounded func() bool, fn func(context.Context) error) error {
+	return interruptibleOutcome(ctx, func() string {
+		if bounded() {
+			return cutRun
+		}
+		return ""
+	}, fn)
 }
 
 // interruptibleAs is interruptible for any target; outcome says what a
 // signal leaves of it ("": the signal is its normal end, exit 0).
 func interruptibleAs(ctx context.Context, outcome string, fn func(context.Context) error) error {
+	return interruptibleOutcome(ctx, func() string { return outcome }, fn)
+}
+
+func interruptibleOutcome(ctx context.Context, outcomeOf func() string, fn func(context.Context) error) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	return runInterruptible(ctx, sigs, cleanupWindow, os.Stderr, outcome, fn)
+	return runInterruptibleWhen(ctx, sigs, cleanupWindow, os.Stderr, outcomeOf, fn)
 }
 
 func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Duration, log io.Writer, outcome string, fn func(context.Context) error) error {
+	return runInterruptibleWhen(ctx, sigs, window, log, func() string { return outcome }, fn)
+}
+
+// runInterruptibleWhen is runInterruptible with the outcome asked after fn
+// has returned.
+func runInterruptibleWhen(ctx context.Context, sigs <-chan os.Signal, window time.Duration, log io.Writer, outcomeOf func() string, fn func(context.Context) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
@@ -104,7 +123,7 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 		return err
 	case sig = <-sigs:
 	}
-	interrupted := &InterruptedError{Signal: sig, Outcome: outcome}
+	interrupted := &InterruptedError{Signal: sig, Outcome: outcomeOf()}
 	cancel(interrupted)
 	if sig != os.Interrupt {
 		// Mage says this itself for SIGINT.
@@ -116,7 +135,8 @@ func runInterruptible(ctx context.Context, sigs <-chan os.Signal, window time.Du
 	for {
 		select {
 		case err := <-done:
-			if outcome != "" && (err == nil || errors.Is(err, context.Canceled)) {
+			if outcome := outcomeOf(); outcome != "" && (err == nil || errors.Is(err, context.Canceled)) {
+				interrupted.Outcome = outcome
 				return interrupted
 			}
 			return err

@@ -148,3 +148,29 @@ func TestLoadFlagsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A target that learns as it runs that it has an end of its own (a load
+// run that turns out to replay a trace) fails when a signal cuts it; one
+// that does not exits 0.
+func TestInterruptibleOutcomeLearnedLate(t *testing.T) {
+	for _, finite := range []bool{true, false} {
+		sigs := make(chan os.Signal, 1)
+		sigs <- syscall.SIGTERM
+		learned := false
+		outcome := func() string {
+			if learned {
+				return cutRun
+			}
+			return ""
+		}
+		err := runInterruptibleWhen(context.Background(), sigs, time.Minute, &bytes.Buffer{}, outcome, func(ctx context.Context) error {
+			<-ctx.Done()
+			learned = finite
+			return nil
+		})
+		var ie *InterruptedError
+		if got := errors.As(err, &ie) && ie.ExitStatus() == 143 && strings.Contains(err.Error(), cutRun); got != finite {
+			t.Errorf("finite %v: err %v", finite, err)
+		}
+	}
+}

@@ -57,6 +57,7 @@ type shareGPTArray struct {
 	index int // elements read
 	line  int // the line of the element last read
 	begun bool
+	ended bool // the array's end was read: next returns io.EOF again
 }
 
 func newShareGPTArray(r io.Reader, name string, c io.Closer) *shareGPTArray {
@@ -66,6 +67,9 @@ func newShareGPTArray(r io.Reader, name string, c io.Closer) *shareGPTArray {
 
 // next returns the next conversation, or io.EOF after the array.
 func (a *shareGPTArray) next() (shareGPTConversation, error) {
+	if a.ended {
+		return shareGPTConversation{}, io.EOF
+	}
 	if !a.begun {
 		a.begun = true
 		tok, err := a.dec.Token()
@@ -80,6 +84,7 @@ func (a *shareGPTArray) next() (shareGPTConversation, error) {
 		if _, err := a.dec.Token(); err != io.EOF {
 			return shareGPTConversation{}, a.errorf(a.lc.lineAt(a.dec.InputOffset()), "more after the array's end; %s", shareGPTForm)
 		}
+		a.ended = true
 		return shareGPTConversation{}, io.EOF
 	}
 	var raw json.RawMessage
