@@ -94,6 +94,10 @@ type Result struct {
 	Stages          []StageResult `json:"stages,omitempty"`
 	Requests        RequestCounts `json:"requests"`
 	Suspect         []string      `json:"suspect,omitempty"`
+	// Valid is false when the run measured the load generator rather than
+	// the server (Invalid says why): its figures are no server verdict.
+	Valid   bool     `json:"valid"`
+	Invalid []string `json:"invalid,omitempty"` // one line per reason
 	// DatasetSkipped counts the workload's records its format's filter left
 	// out (ShareGPT conversations vLLM's benchmark would skip, trace rows
 	// without output), as far as the run read.
@@ -271,6 +275,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 	for _, v := range r.SLO {
 		r.SLOOK = r.SLOOK && v.OK
 	}
+	r.Valid = len(r.Invalid) == 0
 	return r
 }
 
