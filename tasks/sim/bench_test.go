@@ -106,6 +106,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 			cfg := benchConfig()
 			cfg.ConstantTTFT = time.Microsecond
 			cfg.ConstantITL = time.Hour
+			cfg.MaxNumSeqs = max(cfg.MaxNumSeqs, n) // every stream runs
 			s, run := startServer(b, cfg)
 			addr := strings.TrimPrefix(run.APIURL, "http://")
 			body := `{"model":"qwen","prompt":"benchmark prompt text","max_tokens":1000,"ignore_eos":true,"stream":true}`

@@ -98,9 +98,11 @@ type Config struct {
 	DecodeBase      time.Duration // c: decode step = c + d x decoding sequences
 	DecodePerSeq    time.Duration // d
 
-	// Constant-latency mode: when either is > 0 every request gets exactly
-	// this TTFT (from arrival) and this gap between tokens; no batching,
-	// queueing or KV limits apply.
+	// Constant-latency mode: when either is > 0 every request, once one of
+	// the MaxNumSeqs slots is free (FIFO, MaxWaiting bounding the queue),
+	// gets its first token this TTFT after it starts and then this gap
+	// between tokens; no batching or KV limits apply. Capacity is
+	// MaxNumSeqs / (ConstantTTFT + (tokens-1) x ConstantITL) requests/s.
 	ConstantTTFT time.Duration
 	ConstantITL  time.Duration
 
@@ -192,7 +194,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VLLMVersion, "vllm-version", c.VLLMVersion, "version reported by /version")
 	fs.StringVar(&c.TritonVersion, "triton-version", c.TritonVersion, "version reported by Triton's /v2")
 	fs.IntVar(&c.MaxModelLen, "max-model-len", c.MaxModelLen, "maximum prompt + output tokens per request")
-	fs.IntVar(&c.MaxNumSeqs, "max-num-seqs", c.MaxNumSeqs, "maximum running sequences per step")
+	fs.IntVar(&c.MaxNumSeqs, "max-num-seqs", c.MaxNumSeqs, "maximum running sequences per step (constant-latency mode too: more wait in a FIFO queue)")
 	fs.IntVar(&c.MaxNumBatchedTokens, "max-num-batched-tokens", c.MaxNumBatchedTokens, "token budget per step")
 	fs.IntVar(&c.MaxWaiting, "max-waiting-queue-length", c.MaxWaiting, "waiting queue bound; beyond it requests get 503")
 	fs.IntVar(&c.NumGPUBlocks, "num-gpu-blocks", c.NumGPUBlocks, "KV cache blocks")

@@ -186,7 +186,7 @@ type engine struct {
 	busy        busyMeter
 
 	// scheduler state
-	waiting    []*request // FIFO; preempted requests go to the front
+	waiting    []*request // FIFO; preempted requests go to the front (batch mode)
 	running    []*request
 	freeBlocks int
 	usedBlocks int
@@ -221,12 +221,12 @@ func (e *engine) blocksFor(tokens int) int { return (tokens + e.cfg.BlockSize - 
 func (e *engine) submit(spec requestSpec) (*request, error) { return e.submitAt(spec, e.now()) }
 
 func (e *engine) submitAt(spec requestSpec, arrival time.Time) (*request, error) {
-	if !e.constant && e.cfg.MaxWaiting > 0 {
+	if e.cfg.MaxWaiting > 0 {
 		if e.queued.Add(1) > int64(e.cfg.MaxWaiting) {
 			e.queued.Add(-1)
 			return nil, ErrQueueFull
 		}
-	} else if !e.constant {
+	} else {
 		e.queued.Add(1)
 	}
 	seq := e.seq.Add(1)
@@ -326,11 +326,10 @@ func (e *engine) fillGauges() {
 func (e *engine) publishSnapshot() {
 	if e.constant {
 		e.snapRunning.Store(int64(len(e.cheap)))
-		e.snapWaiting.Store(0)
 	} else {
 		e.snapRunning.Store(int64(len(e.running)))
-		e.snapWaiting.Store(int64(len(e.waiting)))
 	}
+	e.snapWaiting.Store(int64(len(e.waiting)))
 	e.snapUsed.Store(int64(e.usedBlocks))
 }
 
@@ -342,12 +341,7 @@ func (e *engine) kvUsage() float64 {
 
 // waitingNow counts requests not yet running, including submitted ones the
 // scheduler has not seen.
-func (e *engine) waitingNow() int64 {
-	if e.constant {
-		return 0
-	}
-	return e.queued.Load()
-}
+func (e *engine) waitingNow() int64 { return e.queued.Load() }
 
 // sleep waits until ctx ends, the engine is signalled, or until (when not
 // zero); timer is reused between calls and left stopped and drained.

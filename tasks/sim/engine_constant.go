@@ -6,8 +6,14 @@ import (
 	"time"
 )
 
-// Constant-latency mode: every request gets TTFT then one token per ITL, no
-// batching effects. One goroutine (runConstant) pops due tokens from a heap.
+// Constant-latency mode: at most MaxNumSeqs requests run at once; the others
+// wait in arrival order (FIFO, bounded by MaxWaiting as in batch mode). A
+// running request gets its first token ConstantTTFT after it starts, then
+// one token per ConstantITL, with no batching effects, so a request of n
+// tokens holds its slot for exactly TTFT + (n-1) x ITL and the capacity is
+// MaxNumSeqs / (TTFT + (n-1) x ITL) requests per second. Its reported TTFT
+// counts from its arrival, the queue wait included, as a real server's.
+// One goroutine (runConstant) pops due tokens from a heap.
 
 // constHeap orders the running requests by when their next token is due.
 type constHeap []*request
@@ -33,29 +39,35 @@ func (h *constHeap) Pop() any {
 	return r
 }
 
-// constAdvance admits new requests and produces every token due by now.
-func (e *engine) constAdvance(now time.Time) {
-	e.rep.reset()
-	for _, r := range e.drainIncoming() {
+// constAdmit starts waiting requests, oldest first, while fewer than
+// MaxNumSeqs run; a slot free since freed starts the next one then, or at
+// its arrival if later.
+func (e *engine) constAdmit(freed time.Time) {
+	for len(e.waiting) > 0 && len(e.cheap) < e.cfg.MaxNumSeqs {
+		r := e.waiting[0]
+		e.waiting[0] = nil
+		e.waiting = e.waiting[1:]
+		e.queued.Add(-1)
 		r.scheduled = true
 		r.scheduledAt = r.arrival
+		if freed.After(r.arrival) {
+			r.scheduledAt = freed
+		}
 		r.running = true
-		r.due = r.arrival.Add(e.cfg.ConstantTTFT)
+		r.due = r.scheduledAt.Add(e.cfg.ConstantTTFT)
 		heap.Push(&e.cheap, r)
 		e.constBlocks(r)
 	}
+}
+
+// constAdvance admits new requests and produces every token due by now.
+func (e *engine) constAdvance(now time.Time) {
+	e.rep.reset()
+	e.waiting = append(e.waiting, e.drainIncoming()...)
 	if e.abortReq.Swap(0) > 0 {
-		for i := 0; i < len(e.cheap); {
-			r := e.cheap[i]
-			if r.aborted.Load() {
-				heap.Remove(&e.cheap, i)
-				e.usedBlocks -= r.blocksCounted
-				e.finish(r, FinishAbort, now)
-				continue
-			}
-			i++
-		}
+		e.constReapAborted(now)
 	}
+	e.constAdmit(time.Time{})
 	for len(e.cheap) > 0 && !e.cheap[0].due.After(now) {
 		r := e.cheap[0]
 		t := r.due
@@ -75,6 +87,7 @@ func (e *engine) constAdvance(now time.Time) {
 			heap.Pop(&e.cheap)
 			e.usedBlocks -= r.blocksCounted
 			e.finish(r, reason, t)
+			e.constAdmit(t)
 			continue
 		}
 		r.due = t.Add(e.cfg.ConstantITL)
@@ -97,6 +110,33 @@ func (e *engine) constAdvance(now time.Time) {
 			rec.record(&e.rep)
 		}
 	}
+}
+
+// constReapAborted ends the aborted requests, waiting or running, and
+// starts waiting ones in the running ones' slots.
+func (e *engine) constReapAborted(now time.Time) {
+	keep := e.waiting[:0]
+	for _, r := range e.waiting {
+		if r.aborted.Load() {
+			e.queued.Add(-1)
+			e.finish(r, FinishAbort, now)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(e.waiting[len(keep):])
+	e.waiting = keep
+	for i := 0; i < len(e.cheap); {
+		r := e.cheap[i]
+		if r.aborted.Load() {
+			heap.Remove(&e.cheap, i)
+			e.usedBlocks -= r.blocksCounted
+			e.finish(r, FinishAbort, now)
+			continue
+		}
+		i++
+	}
+	e.constAdmit(now)
 }
 
 func (e *engine) constBlocks(r *request) {

@@ -283,7 +283,7 @@ func TestConstantLatencyMode(t *testing.T) {
 	cfg := testConfig()
 	cfg.ConstantTTFT = 50 * time.Millisecond
 	cfg.ConstantITL = 10 * time.Millisecond
-	cfg.MaxNumSeqs = 1 // no effect in constant mode
+	cfg.MaxNumSeqs = 5 // all run at once: none waits
 	h := newHarness(t, cfg)
 	var rs []*request
 	for i := range 5 {
@@ -306,6 +306,105 @@ func TestConstantLatencyMode(t *testing.T) {
 	if h.e.usedBlocks != 0 {
 		t.Errorf("%d blocks still counted", h.e.usedBlocks)
 	}
+}
+
+// Constant mode honours MaxNumSeqs: a request beyond it waits in a FIFO
+// queue, and its TTFT counts the wait.
+func TestConstantLatencyQueue(t *testing.T) {
+	cfg := testConfig()
+	cfg.ConstantTTFT = 50 * time.Millisecond
+	cfg.ConstantITL = 10 * time.Millisecond
+	cfg.MaxNumSeqs = 2
+	h := newHarness(t, cfg)
+	var rs []*request
+	for i := range 3 {
+		rs = append(rs, h.submit(t, fixedSpec(&cfg, 100, 20, int64(i)), t0))
+	}
+	h.e.constAdvance(t0)
+	if w, r := h.e.waitingNow(), h.e.snapRunning.Load(); w != 1 || r != 2 || h.e.snapWaiting.Load() != 1 {
+		t.Errorf("at arrival: %d waiting (snapshot %d), %d running; want 1 waiting, 2 running", w, h.e.snapWaiting.Load(), r)
+	}
+	var w promWriter
+	h.m.write(&w)
+	for _, line := range []string{`vllm:num_requests_waiting{engine="0",model_name="qwen"} 1.0`, `vllm:num_requests_running{engine="0",model_name="qwen"} 2.0`} {
+		if !containsLine(w.b.String(), line) {
+			t.Errorf("metrics page while one waits lacks %s", line)
+		}
+	}
+	perRequest := cfg.ConstantTTFT + 19*cfg.ConstantITL
+	h.e.constAdvance(t0.Add(time.Hour))
+	for i, r := range rs[:2] {
+		if r.ttft() != cfg.ConstantTTFT || r.e2e() != perRequest {
+			t.Errorf("request %d: TTFT %v, e2e %v; want %v, %v", i, r.ttft(), r.e2e(), cfg.ConstantTTFT, perRequest)
+		}
+	}
+	third := rs[2]
+	if want := perRequest + cfg.ConstantTTFT; third.ttft() != want || third.queueTime() != perRequest || third.e2e() != 2*perRequest {
+		t.Errorf("third request: TTFT %v, queued %v, e2e %v; want %v, %v, %v", third.ttft(), third.queueTime(), third.e2e(), want, perRequest, 2*perRequest)
+	}
+	if w := h.e.waitingNow(); w != 0 || h.e.snapWaiting.Load() != 0 || h.e.snapRunning.Load() != 0 {
+		t.Errorf("after the end: %d waiting, %d running", w, h.e.snapRunning.Load())
+	}
+}
+
+// At saturation constant mode serves MaxNumSeqs / (TTFT + (tokens-1) x ITL)
+// requests per second: arrivals faster than that, in virtual time, are
+// served at that rate.
+func TestConstantLatencyCapacity(t *testing.T) {
+	cfg := testConfig()
+	cfg.ConstantTTFT = 40 * time.Millisecond
+	cfg.ConstantITL = 5 * time.Millisecond
+	cfg.MaxNumSeqs = 8
+	cfg.MaxWaiting = 0
+	const tokens, n = 33, 2000
+	perRequest := cfg.ConstantTTFT + (tokens-1)*cfg.ConstantITL // 200 ms
+	capacity := float64(cfg.MaxNumSeqs) / perRequest.Seconds()  // 40 req/s
+	h := newHarness(t, cfg)
+	gap := time.Duration(float64(time.Second) / (3 * capacity)) // offered: 3 x capacity
+	var rs []*request
+	now := t0
+	for i := range n {
+		at := t0.Add(time.Duration(i) * gap)
+		for now.Before(at) { // wake as the server would: at every due token
+			next := at
+			if len(h.e.cheap) > 0 && h.e.cheap[0].due.Before(next) {
+				next = h.e.cheap[0].due
+			}
+			now = next
+			h.e.constAdvance(now)
+		}
+		rs = append(rs, h.submit(t, fixedSpec(&cfg, 10, tokens, int64(i)), at))
+		h.e.constAdvance(at)
+		if r := h.e.snapRunning.Load(); r > int64(cfg.MaxNumSeqs) {
+			t.Fatalf("%d running, more than -max-num-seqs %d", r, cfg.MaxNumSeqs)
+		}
+	}
+	h.e.constAdvance(t0.Add(time.Hour))
+	first, last := rs[0].finishedAt, rs[0].finishedAt
+	for _, r := range rs {
+		if !r.finished || r.finishReason != FinishLength {
+			t.Fatalf("request %d: finished %v (%q)", r.seq, r.finished, r.finishReason)
+		}
+		first, last = minTime(first, r.finishedAt), maxTime(last, r.finishedAt)
+	}
+	got := float64(n-1) / last.Sub(first).Seconds()
+	if math.Abs(got-capacity) > 0.02*capacity {
+		t.Errorf("throughput at saturation %.3f req/s, want %.3f (-max-num-seqs / (TTFT + (tokens-1) x ITL)) within 2 %%", got, capacity)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func TestSeedReproducible(t *testing.T) {
