@@ -120,11 +120,6 @@ func (w *opened) close() {
 	}
 }
 
-// timedFormat reports whether f is a trace format (requests carry At).
-func timedFormat(f workload.Format) bool {
-	return f == workload.Mooncake || f == workload.Azure || f == workload.BurstGPT
-}
-
 // openWorkload opens what o.Prompts selects: the given or default
 // prompts, synthetic prompts or a dataset, held whole and cycled (or
 // played once: a dataset is then streamed), a trace (streamed), or a
@@ -156,7 +151,7 @@ func openWorkload(ctx context.Context, o *Options) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	timed := timedFormat(format)
+	timed := format.Timed()
 	switch {
 	case timed && o.Rate > 0:
 		rd.Close()

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -188,7 +189,7 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, 
 	}
 	o.Status, o.IsTerminal = os.Stdout, ui.IsTerminal(os.Stdout)
 	bound := "until Ctrl+C"
-	if o.Prompts.Once || o.Prompts.Sessions {
+	if endsWithWorkload(o.Prompts) {
 		bound = "until the dataset's end"
 	}
 	switch {
@@ -271,4 +272,34 @@ func bridgeGateway(ctx context.Context) string {
 		return ""
 	}
 	return gw
+}
+
+// endsWithWorkload reports whether a run's end is its workload's: -once,
+// -sessions, or a trace (a local file's format detected as the run will).
+func endsWithWorkload(p load.PromptSource) bool {
+	if p.Once || p.Sessions {
+		return true
+	}
+	f := p.Format
+	if (f == "" || f == workload.Auto) && p.Dataset != "" {
+		f = detectLocal(p.Dataset)
+	}
+	return f.Timed()
+}
+
+// detectLocal is the format of a local dataset file, "" when it is a URL
+// or cannot be read or told (the run then says why).
+func detectLocal(path string) workload.Format {
+	fh, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	head := make([]byte, workload.DetectBytes)
+	n, _ := io.ReadFull(fh, head)
+	f, err := workload.Detect(head[:n])
+	if err != nil {
+		return ""
+	}
+	return f
 }

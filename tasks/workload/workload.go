@@ -36,6 +36,10 @@ const (
 	BurstGPT   Format = "burstgpt"    // CSV Timestamp,Model,Request tokens,Response tokens,...
 )
 
+// Timed reports whether f is a trace format: its requests carry their
+// times (Request.At) and are replayed at them.
+func (f Format) Timed() bool { return f == Mooncake || f == Azure || f == BurstGPT }
+
 // Formats lists every format but Auto, in the order help texts give them.
 var Formats = []Format{JSONL, ShareGPT, OpenAIChat, Mooncake, Azure, BurstGPT}
 
