@@ -303,7 +303,7 @@ type Bench mg.Namespace
 
 // Vllm sweeps vLLM's load (concurrency 1, 2, 4 up to -max, or request rates) beside its metrics; table, JSON, report.html.
 func (Bench) Vllm(ctx context.Context,
-	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on), rate (requests per second), or search (the highest rate meeting every SLO)
 	start *float64, // first load (default 1); the loads double up to -max
 	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
 	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
@@ -320,13 +320,17 @@ func (Bench) Vllm(ctx context.Context,
 	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
+	probemin *time.Duration, // -mode=search: each probe's shortest time to a pass (default 5s)
+	probemax *time.Duration, // -mode=search: each probe's longest time (default 60s)
+	goodput *float64, // -mode=search: goodput objective, a share of the offered rate, e.g. 0.95 (default off)
 ) error {
-	return targets.Bench(ctx, string(backend.VLLM), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.VLLM), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl, Tolerance: tolerance, ProbeMin: probemin, ProbeMax: probemax, Goodput: goodput})
 }
 
 // Triton sweeps Triton's load (vLLM backend; concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
 func (Bench) Triton(ctx context.Context,
-	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on), rate (requests per second), or search (the highest rate meeting every SLO)
 	start *float64, // first load (default 1); the loads double up to -max
 	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
 	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
@@ -343,13 +347,17 @@ func (Bench) Triton(ctx context.Context,
 	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
+	probemin *time.Duration, // -mode=search: each probe's shortest time to a pass (default 5s)
+	probemax *time.Duration, // -mode=search: each probe's longest time (default 60s)
+	goodput *float64, // -mode=search: goodput objective, a share of the offered rate, e.g. 0.95 (default off)
 ) error {
-	return targets.Bench(ctx, string(backend.Triton), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Triton), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl, Tolerance: tolerance, ProbeMin: probemin, ProbeMax: probemax, Goodput: goodput})
 }
 
 // Trt sweeps Triton's TensorRT-LLM load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
 func (Bench) Trt(ctx context.Context,
-	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on), rate (requests per second), or search (the highest rate meeting every SLO)
 	start *float64, // first load (default 1); the loads double up to -max
 	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
 	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
@@ -366,13 +374,17 @@ func (Bench) Trt(ctx context.Context,
 	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
+	probemin *time.Duration, // -mode=search: each probe's shortest time to a pass (default 5s)
+	probemax *time.Duration, // -mode=search: each probe's longest time (default 60s)
+	goodput *float64, // -mode=search: goodput objective, a share of the offered rate, e.g. 0.95 (default off)
 ) error {
-	return targets.Bench(ctx, string(backend.TRT), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.TRT), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl, Tolerance: tolerance, ProbeMin: probemin, ProbeMax: probemax, Goodput: goodput})
 }
 
 // Sim sweeps the simulator's load (concurrency 1, 2, 4 up to -max, or rates); table, JSON, report.html.
 func (Bench) Sim(ctx context.Context,
-	mode *string, // concurrency (default: 1, 2, 4 workers and so on) or rate (requests per second)
+	mode *string, // concurrency (default: 1, 2, 4 workers and so on), rate (requests per second), or search (the highest rate meeting every SLO)
 	start *float64, // first load (default 1); the loads double up to -max
 	max *float64, // highest load, always run (default 32 workers, or 16 req/s)
 	steps *string, // the loads instead of -start/-max, e.g. 1,2,4,8
@@ -389,8 +401,12 @@ func (Bench) Sim(ctx context.Context,
 	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
+	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
+	probemin *time.Duration, // -mode=search: each probe's shortest time to a pass (default 5s)
+	probemax *time.Duration, // -mode=search: each probe's longest time (default 60s)
+	goodput *float64, // -mode=search: goodput objective, a share of the offered rate, e.g. 0.95 (default off)
 ) error {
-	return targets.Bench(ctx, string(backend.Sim), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl})
+	return targets.Bench(ctx, string(backend.Sim), targets.BenchFlags{Mode: mode, Start: start, Max: max, Steps: steps, Step: step, Warmup: warmup, Shape: shape, Cap: cap, URL: url, Scrape: scrape, Out: out, MaxTokens: maxtokens, Dataset: dataset, Checksum: checksum, DatasetFormat: datasetformat, TTFT: ttft, ITL: itl, Tolerance: tolerance, ProbeMin: probemin, ProbeMax: probemax, Goodput: goodput})
 }
 
 // Compare writes one report of several sweeps side by side: mage bench:compare a.json,b.json (one comma-separated list).

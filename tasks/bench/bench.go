@@ -33,8 +33,18 @@
 //	             "partial": false}],                    // true: canceled (Ctrl+C) before its end
 //	  "best_load_meeting_slos": 4,                      // null when no step met every SLO
 //	  "stopped_by": "limit",                            // limit | slo | canceled | error | running
-//	  "stopped_early_reason": ""                        // why the sweep ended before its last step
+//	  "stopped_early_reason": "",                       // why the sweep ended before its last step
+//	  "capacity": {"rate": 48.4, "low": 47.5, "high": 49.2,   // -mode=search only (search.go): the
+//	               "probes": [{"rate": 1, "requests": 60, "seconds": 60,  //   middle of the final bracket
+//	                           "ttft_p95_seconds": 0.05, "itl_p95_seconds": 0.01, "availability": 1,
+//	                           "verdict": "pass", "why": "", "stopped": "p95s decided after 60 requests"}, ...]}
 //	}
+//
+// A search (-mode=search) records "mode": "search", "steps": [start, max],
+// "step_seconds" as the longest probe (-probemax), "tolerance",
+// "probe_min_seconds" and, with -goodput, "slo": {"goodput_share": 0.95};
+// each probe is also a step (a "partial" one when canceled), and
+// "best_load_meeting_slos" is computed over them as for a sweep.
 //
 // With Options.Dir set, bench.json and report.html are rewritten after
 // every finished step, atomically (a temporary file in the same directory,
@@ -73,6 +83,7 @@ const Schema = "bench/v1"
 const (
 	ModeConcurrency = "concurrency" // closed loop: N workers per step
 	ModeRate        = "rate"        // open loop: N requests per second per step
+	ModeSearch      = "search"      // open loop: the highest rate meeting every SLO (search.go)
 )
 
 // How a sweep ended.
@@ -89,6 +100,9 @@ type SLOSettings struct {
 	Availability   float64 `json:"availability"`
 	TTFTP95Seconds float64 `json:"ttft_p95_seconds"`
 	ITLP95Seconds  float64 `json:"itl_p95_seconds"`
+	// GoodputShare (search mode, -goodput): goodput at least this share
+	// of the offered rate.
+	GoodputShare float64 `json:"goodput_share,omitempty"`
 }
 
 // StopRule says when the SLOs are broken badly enough to end a sweep
@@ -117,6 +131,10 @@ type Settings struct {
 	MaxInFlight   int         `json:"max_in_flight,omitempty"`
 	SLO           SLOSettings `json:"slo"`
 	EarlyStop     StopRule    `json:"early_stop"`
+	// Search mode: the final bracket's relative width and each probe's
+	// shortest time to a pass (its longest is StepSeconds).
+	Tolerance       float64 `json:"tolerance,omitempty"`
+	ProbeMinSeconds float64 `json:"probe_min_seconds,omitempty"`
 }
 
 // Step is one load level of a sweep.
@@ -141,6 +159,9 @@ type Result struct {
 	BestLoadMeetingSLOs *float64      `json:"best_load_meeting_slos"`
 	StoppedBy           string        `json:"stopped_by"`
 	StoppedEarlyReason  string        `json:"stopped_early_reason,omitempty"`
+	// Capacity is the outcome of a search (-mode=search); its probes are
+	// also the steps, in the order run.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // effectiveSLO resolves load's convention (0 = default, < 0 = off) into
@@ -186,7 +207,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if res.Protocol == "" {
 		res.Protocol = load.ProtocolOpenAIChat
 	}
-	if o.Mode == ModeRate {
+	if o.Mode == ModeSearch {
+		res.Settings.SLO.GoodputShare, res.Settings.Tolerance, res.Settings.ProbeMinSeconds = o.GoodputShare, o.Tolerance, o.ProbeMin.Seconds()
+	}
+	if openLoop(o.Mode) {
 		res.Settings.Shape = base.Shape
 		if res.Settings.Shape == "" {
 			res.Settings.Shape = load.ShapePoisson
@@ -206,6 +230,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, nil
 	}
 	base.Prompts = load.PromptSource{Prompts: prompts}
+	if o.Mode == ModeSearch {
+		base.Out, base.Status, base.MetricsAddr, base.MetricsListener = "", nil, "", nil
+		err := o.runSearch(ctx, res, base)
+		res.finish()
+		tw.end(res)
+		return res, err
+	}
 	for i, l := range o.Steps {
 		if ctx.Err() != nil {
 			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled before step %d (%s %v)", i+1, o.Mode, l)

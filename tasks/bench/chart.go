@@ -34,6 +34,12 @@ type Threshold struct {
 	Label string
 }
 
+// Marker is a vertical line at X with a label (a search's capacity).
+type Marker struct {
+	X     float64
+	Label string
+}
+
 // LineChart plots series against a numeric x axis.
 type LineChart struct {
 	ID, Kind      string // element id; data-chart (the kind of chart)
@@ -46,6 +52,7 @@ type LineChart struct {
 	YFormat       func(float64) string
 	Series        []Series
 	Thresholds    []Threshold
+	Markers       []Marker
 	CategoryNames []string // x ticks 0..n-1 drawn as these names (percentile ladders)
 	// InOrder joins the points in the order given instead of by x (a
 	// latency-throughput curve, whose throughput can fall at high load).
@@ -214,6 +221,19 @@ func drawThresholds(b *strings.Builder, f *frame, th []Threshold) {
 	}
 }
 
+// drawMarkers draws each marker as a vertical line with its label at the
+// top, one label below the other.
+func drawMarkers(b *strings.Builder, f *frame, ms []Marker, logX bool) {
+	for i, m := range ms {
+		if !finite(m.X) || (logX && m.X <= 0) {
+			continue
+		}
+		x := f.px(m.X)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="knee" data-marker="%g"><title>%s</title></line>`, x, plotTop, x, plotTop+plotH, m.X, esc(m.Label))
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" class="kneet">%s</text>`, x+4, plotTop+12+12*i, esc(m.Label))
+	}
+}
+
 func defaultFormat(v float64) string { return fmt.Sprintf("%.4g", v) }
 
 // SVG renders the chart.
@@ -245,6 +265,11 @@ func (c LineChart) SVG() template.HTML {
 	for _, t := range c.Thresholds {
 		if finite(t.Y) && t.Y > 0 {
 			ymax = math.Max(ymax, t.Y)
+		}
+	}
+	for _, m := range c.Markers {
+		if finite(m.X) && (!c.LogX || m.X > 0) {
+			f.xmin, f.xmax = math.Min(f.xmin, m.X), math.Max(f.xmax, m.X)
 		}
 	}
 	if f.xmin > f.xmax {
@@ -302,6 +327,7 @@ func (c LineChart) SVG() template.HTML {
 	}
 	fmt.Fprintf(b, `<text x="%d" y="%d" class="al">%s</text>`, plotL+(chartW-plotL-plotR)/2, plotTop+plotH+38, esc(c.XLabel))
 	drawThresholds(b, f, c.Thresholds)
+	drawMarkers(b, f, c.Markers, c.LogX)
 	for _, s := range c.Series {
 		var pts []Point
 		for _, p := range s.Points {

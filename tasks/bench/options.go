@@ -23,6 +23,13 @@ const (
 	// planned sweep (no Steps, no StepList) reaches without Max.
 	DefaultMaxConcurrency = 32
 	DefaultMaxRate        = 16
+	// DefaultSearchMax is the highest rate -mode=search probes without -max.
+	DefaultSearchMax = 1024
+	// DefaultTolerance, DefaultProbeMin and DefaultProbeMax are the
+	// search's -tolerance, -probemin and -probemax.
+	DefaultTolerance = 0.05
+	DefaultProbeMin  = 5 * time.Second
+	DefaultProbeMax  = 60 * time.Second
 	// maxAutoWarmup bounds the warm-up AutoWarmup picks.
 	maxAutoWarmup = 5 * time.Second
 )
@@ -37,7 +44,7 @@ type Options struct {
 	// gives a start). Concurrency, Rate, Duration, Warmup, Out and Status
 	// are set per step. Shape is for rate mode only.
 	Load load.Options
-	// Mode is ModeConcurrency (default) or ModeRate.
+	// Mode is ModeConcurrency (default), ModeRate or ModeSearch.
 	Mode string
 	// Steps are the loads in the order they run. When empty, StepList
 	// lists them ("1,2,4,8", ParseSteps), or else Plan makes them from
@@ -54,8 +61,20 @@ type Options struct {
 	StepDuration time.Duration
 	Warmup       time.Duration
 	AutoWarmup   bool
-	// MaxInFlight caps in-flight requests in rate mode (0 = no cap).
+	// MaxInFlight caps in-flight requests in rate and search modes (0 = no cap).
 	MaxInFlight int
+	// Search mode: the rates are probed from Start (nil: 1) to Max (nil:
+	// DefaultSearchMax); Steps holds those two. Tolerance is the relative
+	// width of the final bracket (0: DefaultTolerance). Each probe runs
+	// at most ProbeMax (0: DefaultProbeMax) after its warm-up and decides
+	// a pass no earlier than ProbeMin (0: DefaultProbeMin); AutoWarmup
+	// then takes a fifth of ProbeMin, at most 5 s.
+	Tolerance          float64
+	ProbeMin, ProbeMax time.Duration
+	// GoodputShare, when > 0, is an objective of the search: the requests
+	// that met the latency objectives per second (load's goodput) at
+	// least this share of the offered rate.
+	GoodputShare float64
 	// MetricsURL is the server's /metrics ("" = not scraped).
 	MetricsURL string
 	// MetricsModel selects the Triton model of the nv_inference_* counters
@@ -93,7 +112,14 @@ func (o Options) Resolve() (Options, error) {
 // withDefaults fills in what the zero values leave open.
 func (o *Options) withDefaults() {
 	o.Mode = cmp.Or(o.Mode, ModeConcurrency)
-	if o.AutoWarmup {
+	if o.Mode == ModeSearch {
+		o.Tolerance = cmp.Or(o.Tolerance, DefaultTolerance)
+		o.ProbeMin, o.ProbeMax = cmp.Or(o.ProbeMin, DefaultProbeMin), cmp.Or(o.ProbeMax, DefaultProbeMax)
+		o.StepDuration = o.ProbeMax
+	}
+	if o.AutoWarmup && o.Mode == ModeSearch {
+		o.Warmup = min(o.ProbeMin/5, maxAutoWarmup).Round(time.Millisecond)
+	} else if o.AutoWarmup {
 		o.Warmup = min(o.StepDuration/6, maxAutoWarmup).Round(time.Millisecond)
 	}
 	if o.SampleEvery <= 0 {
@@ -114,8 +140,11 @@ func (o *Options) validate() error {
 	if err := checkMode(o.Mode); err != nil {
 		return err
 	}
-	if o.Mode != ModeRate && (o.Load.Shape != "" || o.MaxInFlight != 0) {
-		return fmt.Errorf("-shape and -cap shape an open loop: use them with -mode=rate")
+	if !openLoop(o.Mode) && (o.Load.Shape != "" || o.MaxInFlight != 0) {
+		return fmt.Errorf("-shape and -cap shape an open loop: use them with -mode=rate or -mode=search")
+	}
+	if err := o.validateSearch(); err != nil {
+		return err
 	}
 	if o.StepList != "" && (o.Start != nil || o.Max != nil) {
 		return fmt.Errorf("-steps=%q lists the loads: leave out -start and -max", o.StepList)
@@ -145,8 +174,11 @@ func (o *Options) planSteps() error {
 		return err
 	}
 	start, limit := 1.0, float64(DefaultMaxConcurrency)
-	if o.Mode == ModeRate {
+	switch o.Mode {
+	case ModeRate:
 		limit = DefaultMaxRate
+	case ModeSearch:
+		limit = DefaultSearchMax
 	}
 	if o.Start != nil {
 		start = *o.Start
@@ -154,9 +186,41 @@ func (o *Options) planSteps() error {
 	if o.Max != nil {
 		limit = *o.Max
 	}
+	if o.Mode == ModeSearch {
+		if _, err := Plan(ModeRate, start, limit); err != nil {
+			return err
+		}
+		o.Steps = []float64{start, limit}
+		return nil
+	}
 	o.Steps, err = Plan(o.Mode, start, limit)
 	return err
 }
+
+// validateSearch checks the search's flags (and that the others leave
+// them out).
+func (o *Options) validateSearch() error {
+	if o.Mode != ModeSearch {
+		if o.Tolerance != 0 || o.ProbeMin != 0 || o.ProbeMax != 0 || o.GoodputShare != 0 {
+			return fmt.Errorf("-tolerance, -probemin, -probemax and -goodput shape a capacity search: use them with -mode=search")
+		}
+		return nil
+	}
+	switch {
+	case o.StepList != "":
+		return fmt.Errorf("-steps=%q: -mode=search picks its rates: give -start and -max instead", o.StepList)
+	case !(o.Tolerance > 0 && o.Tolerance < 1):
+		return fmt.Errorf("-tolerance=%v: expected the final bracket's relative width, between 0 and 1 (e.g. 0.05)", o.Tolerance)
+	case o.ProbeMin < 0 || o.ProbeMax < o.ProbeMin:
+		return fmt.Errorf("-probemin=%s -probemax=%s: expected 0 <= -probemin <= -probemax", o.ProbeMin, o.ProbeMax)
+	case o.GoodputShare < 0 || o.GoodputShare > 1:
+		return fmt.Errorf("-goodput=%v: expected a share of the offered rate between 0 and 1 (e.g. 0.95), or 0 for off", o.GoodputShare)
+	}
+	return nil
+}
+
+// openLoop reports whether a mode sends requests at a rate.
+func openLoop(mode string) bool { return mode == ModeRate || mode == ModeSearch }
 
 // Plan returns the loads of a sweep: start, doubling, up to and including
 // max (max is the last step even when it is not a doubling). Concurrency
@@ -209,8 +273,8 @@ func ParseSteps(mode, list string) ([]float64, error) {
 }
 
 func checkMode(mode string) error {
-	if mode != ModeConcurrency && mode != ModeRate {
-		return fmt.Errorf("-mode=%q: expected %s or %s", mode, ModeConcurrency, ModeRate)
+	if mode != ModeConcurrency && mode != ModeRate && mode != ModeSearch {
+		return fmt.Errorf("-mode=%q: expected %s or %s, or %s (the capacity under the SLOs)", mode, ModeConcurrency, ModeRate, ModeSearch)
 	}
 	return nil
 }

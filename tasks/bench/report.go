@@ -80,8 +80,8 @@ func settingsRows(runs []Named) [][]string {
 		}),
 		row("started", func(r *Result) string { return r.Started }),
 		row("mode", func(r *Result) string {
-			if r.Settings.Mode == ModeRate {
-				s := "rate (open loop, " + r.Settings.Shape + " arrivals"
+			if openLoop(r.Settings.Mode) {
+				s := r.Settings.Mode + " (open loop, " + r.Settings.Shape + " arrivals"
 				if r.Settings.MaxInFlight > 0 {
 					s += fmt.Sprintf(", at most %d in flight", r.Settings.MaxInFlight)
 				}
@@ -350,6 +350,8 @@ h3{font-size:1.05em;margin:20px 0 6px}
 .chart .axis{stroke:#888;stroke-width:1}
 .chart .slo{stroke:#c0392b;stroke-width:1.5;stroke-dasharray:6 4}
 .chart .slot{font-size:10px;text-anchor:end;fill:#c0392b}
+.chart .knee{stroke:#8e44ad;stroke-width:1.5;stroke-dasharray:2 3}
+.chart .kneet{font-size:10px;fill:#8e44ad}
 .chart .pl{font-size:9px;fill:#555}
 .chart .nodata{font-size:13px;text-anchor:middle;fill:#999}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}

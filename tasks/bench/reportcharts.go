@@ -25,7 +25,7 @@ var (
 var pctDash = map[string]string{"p50": "2 4", "p95": "", "p99": "7 4"}
 
 func loadLabel(mode string) string {
-	if mode == ModeRate {
+	if openLoop(mode) {
 		return "offered load (requests per second)"
 	}
 	return "load (concurrent workers)"
@@ -90,7 +90,7 @@ func (rp *report) seriesName(run int, what string) string {
 // latencyVsLoad: p50/p95/p99 of a distribution against the load.
 func (rp *report) latencyVsLoad(kind, title string, pick func(*load.Result) load.Quantiles, th []Threshold) LineChart {
 	c := LineChart{ID: "chart-" + kind, Kind: kind, Title: title, XLabel: loadLabel(rp.mode), YLabel: "seconds",
-		LogX: rp.logX, XTicks: rp.loads, XFormat: fmtLoad, YFormat: secondsAxis, Thresholds: th}
+		LogX: rp.logX, XTicks: rp.loads, XFormat: fmtLoad, YFormat: secondsAxis, Thresholds: th, Markers: rp.knees()}
 	for i, run := range rp.runs {
 		for j, p := range p50p95p99 {
 			s := Series{Name: rp.seriesName(i, p.name), Color: rp.seriesColor(i, j), Dash: pctDash[p.name]}
@@ -106,6 +106,26 @@ func (rp *report) latencyVsLoad(kind, title string, pick func(*load.Result) load
 		}
 	}
 	return c
+}
+
+// knees mark each search's capacity on the latency-against-rate curves.
+func (rp *report) knees() []Marker {
+	var ms []Marker
+	for _, run := range rp.runs {
+		c := run.Result.Capacity
+		if c == nil || c.Rate <= 0 {
+			continue
+		}
+		l := "capacity " + fmtLoad(c.Rate) + " req/s"
+		if c.AtLeast {
+			l = "capacity >= " + fmtLoad(c.Rate) + " req/s"
+		}
+		if rp.multi {
+			l = run.Name + " " + l
+		}
+		ms = append(ms, Marker{X: c.Rate, Label: l})
+	}
+	return ms
 }
 
 func (rp *report) throughputVsLoad(kind, title, ylabel string, picks []struct {

@@ -19,6 +19,9 @@ func (r *Result) checkpoint(dir string, done, planned int) error {
 	c := *r
 	c.StoppedBy = StoppedRunning
 	c.StoppedEarlyReason = fmt.Sprintf("written after step %d of %d; the sweep had not ended", done, planned)
+	if r.Settings.Mode == ModeSearch {
+		c.StoppedEarlyReason = fmt.Sprintf("written after probe %d; the search had not ended", done)
+	}
 	c.finish()
 	_, _, err := Save(dir, &c)
 	return err

@@ -26,7 +26,7 @@ var stepColumns = []string{"step", "LOAD", "req/s", "out tok/s", "avail", "TTFT 
 
 func (t *stepTable) cols() []string {
 	c := append([]string(nil), stepColumns...)
-	if t.mode == ModeRate {
+	if openLoop(t.mode) {
 		c[1] = "rate/s"
 	} else {
 		c[1] = "conc."
@@ -153,7 +153,12 @@ func Conclusion(r *Result) string {
 	unit := map[string]string{ModeConcurrency: "concurrency ", ModeRate: "rate "}[r.Settings.Mode]
 	suffix := map[string]string{ModeRate: " req/s"}[r.Settings.Mode]
 	var b strings.Builder
-	if r.BestLoadMeetingSLOs != nil {
+	if r.Settings.Mode == ModeSearch {
+		b.WriteString(r.Capacity.String())
+		if r.StoppedBy == StoppedLimit {
+			return b.String()
+		}
+	} else if r.BestLoadMeetingSLOs != nil {
 		fmt.Fprintf(&b, "highest load meeting every SLO: %s%s%s", unit, fmtLoad(*r.BestLoadMeetingSLOs), suffix)
 	} else if len(completeSteps(r)) == 0 {
 		b.WriteString("highest load meeting every SLO: none (no step finished)")

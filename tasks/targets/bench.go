@@ -18,7 +18,7 @@ import (
 
 // BenchFlags are the optional flags of the bench targets.
 type BenchFlags struct {
-	Mode      *string        // concurrency (default) or rate
+	Mode      *string        // concurrency (default), rate, or search (the capacity under the SLOs)
 	Start     *float64       // first load (default 1)
 	Max       *float64       // highest load (default 32 workers, or 16 req/s)
 	Steps     *string        // explicit loads, e.g. "1,2,4,8" (instead of -start/-max)
@@ -34,6 +34,14 @@ type BenchFlags struct {
 	Checksum  *string        // sha256:HEX of a -dataset URL
 	TTFT      *time.Duration // p95 TTFT SLO (default 2s; negative: off)
 	ITL       *time.Duration // p95 ITL SLO (default 150ms; negative: off)
+
+	// The search's (-mode=search): the final bracket's relative width
+	// (default 5%), each probe's shortest time to a pass (default 5s)
+	// and longest (default 60s), and the goodput objective as a share of
+	// the offered rate (default off).
+	Tolerance          *float64
+	ProbeMin, ProbeMax *time.Duration
+	Goodput            *float64
 
 	// DatasetFormat is -dataset's format (default auto); a trace's
 	// requests are swept like prompts, their times not kept.
@@ -95,6 +103,13 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	if f.Cap != nil {
 		o.MaxInFlight = *f.Cap
 	}
+	o.ProbeMin, o.ProbeMax = Duration(f.ProbeMin, 0), Duration(f.ProbeMax, 0)
+	if f.Tolerance != nil {
+		o.Tolerance = *f.Tolerance
+	}
+	if f.Goodput != nil {
+		o.GoodputShare = *f.Goodput
+	}
 	switch o.MetricsURL {
 	case "off":
 		o.MetricsURL = ""
@@ -129,7 +144,12 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	for _, l := range o.Steps {
 		loads = append(loads, fmt.Sprint(l))
 	}
-	fmt.Printf("bench: %s at %s (%s), %s %s, %s steps after %s warm-up\n", backend, lo.URL, lo.Protocol, o.Mode, strings.Join(loads, ", "), o.StepDuration, o.Warmup)
+	if o.Mode == bench.ModeSearch {
+		fmt.Printf("bench: %s at %s (%s), search from %s to %s req/s to %g%%, probes of %s to %s after %s warm-up\n", backend, lo.URL, lo.Protocol,
+			loads[0], loads[1], o.Tolerance*100, o.ProbeMin, o.ProbeMax, o.Warmup)
+	} else {
+		fmt.Printf("bench: %s at %s (%s), %s %s, %s steps after %s warm-up\n", backend, lo.URL, lo.Protocol, o.Mode, strings.Join(loads, ", "), o.StepDuration, o.Warmup)
+	}
 	if o.MetricsURL != "" {
 		fmt.Printf("bench: server metrics from %s\n", o.MetricsURL)
 	}
@@ -145,7 +165,10 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 	if runErr != nil {
 		return runErr
 	}
-	if res.BestLoadMeetingSLOs == nil && len(res.Steps) > 0 && res.StoppedBy != bench.StoppedCanceled {
+	if c := res.Capacity; c != nil && c.Low == 0 && c.High > 0 && res.StoppedBy != bench.StoppedCanceled {
+		return fmt.Errorf("%w: no rate met every SLO, not even -start=%v req/s (see %s)", load.ErrSLO, c.High, htmlPath)
+	}
+	if res.BestLoadMeetingSLOs == nil && len(res.Steps) > 0 && res.StoppedBy != bench.StoppedCanceled && res.Capacity == nil {
 		return fmt.Errorf("%w: no load met every SLO, not even %s %v (see %s)", load.ErrSLO, o.Mode, res.Steps[0].Load, htmlPath)
 	}
 	return nil

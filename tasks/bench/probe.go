@@ -1,0 +1,230 @@
+package bench
+
+// The probe of -mode=search: one open-loop run of the load generator at a
+// rate, watched through its Prometheus registry and stopped once the
+// stopping rule (stoprule.go) has decided; and the search's run, which
+// keeps each probe as a step of the results.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// probeTick is how often a probe reads the generator's live figures.
+const probeTick = 100 * time.Millisecond
+
+// gatherTally reads the generator's counters and histograms from reg.
+func gatherTally(reg *prometheus.Registry) tally {
+	var t tally
+	fams, err := reg.Gather()
+	if err != nil {
+		return t
+	}
+	hist := func(m *dto.Metric) liveHist {
+		h := m.GetHistogram()
+		out := liveHist{N: h.GetSampleCount()}
+		for _, b := range h.GetBucket() {
+			out.Bounds = append(out.Bounds, b.GetUpperBound())
+			out.Cum = append(out.Cum, b.GetCumulativeCount())
+		}
+		return out
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "loadgen_ttft_seconds":
+				t.TTFT = hist(m)
+			case "loadgen_itl_seconds":
+				t.ITL = hist(m)
+			case "loadgen_requests_total":
+				v := int64(m.GetCounter().GetValue())
+				for _, l := range m.GetLabel() {
+					switch {
+					case l.GetName() != "outcome":
+					case l.GetValue() == "ok":
+						t.OK += v
+					case l.GetValue() == "failed" || l.GetValue() == "in_flight_at_end":
+						t.Failed += v
+					}
+				}
+			}
+		}
+	}
+	return t
+}
+
+// watchProbe applies the stopping rule to the live figures of a probe
+// until it decides (then it cancels the probe) or done is closed. It
+// returns the decision: stopped says why the probe ended early ("" when
+// it did not), fail is a certain failure.
+func watchProbe(reg *prometheus.Registry, rule stopRule, warmup time.Duration, cancel context.CancelFunc, done <-chan struct{}) (stopped, fail string) {
+	start := time.Now()
+	var base *tally
+	tick := time.NewTicker(probeTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return "", ""
+		case <-tick.C:
+		}
+		elapsed := time.Since(start) - warmup
+		if elapsed < 0 {
+			continue
+		}
+		now := gatherTally(reg)
+		if base == nil {
+			base = &now
+			continue
+		}
+		t := now.sub(*base)
+		if ok, why := rule.decide(t, elapsed); ok {
+			cancel()
+			if why != "" {
+				return "certain failure after " + fmtLoad(elapsed.Seconds()) + "s", why
+			}
+			return fmt.Sprintf("p95s decided after %d requests", t.OK+t.Failed), ""
+		}
+	}
+}
+
+// probe measures the server at one rate: base with Rate set, Duration
+// ProbeMax; the watcher may stop it earlier. step is the probe as a step
+// of the results (nil when nothing was measured).
+func (o *Options) probe(ctx context.Context, base load.Options, slo SLOSettings, rate float64) (ProbeResult, *Step, error) {
+	lo := base
+	lo.Rate, lo.Concurrency, lo.Duration, lo.Warmup, lo.Requests = rate, o.MaxInFlight, o.ProbeMax, o.Warmup, 0
+	lo.Registry = prometheus.NewRegistry()
+	if lo.Shape == "" {
+		lo.Shape = load.ShapePoisson
+	}
+	rule := stopRule{SLO: slo, Tolerance: o.Tolerance, Planned: max(int64(rate*o.ProbeMax.Seconds()), 1), Min: o.ProbeMin}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	type decision struct{ stopped, fail string }
+	decided := make(chan decision, 1)
+	go func() {
+		s, f := watchProbe(lo.Registry, rule, o.Warmup, cancel, done)
+		decided <- decision{s, f}
+	}()
+	var watch *serverWatch
+	if o.MetricsURL != "" {
+		watch = startWatch(ctx, o.ScrapeClient, o.MetricsURL, o.MetricsModel, o.Warmup, o.SampleEvery)
+	}
+	lr, err := load.Run(pctx, lo)
+	close(done)
+	d := <-decided
+	pr := ProbeResult{Rate: rate, Stopped: d.stopped}
+	if lr == nil {
+		return pr, nil, err
+	}
+	step := &Step{Load: rate, Result: lr}
+	if watch != nil {
+		step.Server = watch.stop(ctx)
+	}
+	rq := lr.Requests
+	pr.Requests, pr.Seconds, pr.Availability = rq.OK+rq.Failed+rq.InFlightAtEnd, round3(lr.DurationSeconds), rq.Availability
+	if lr.TTFTFromIntended.Count > 0 {
+		pr.TTFTP95 = &lr.TTFTFromIntended.P95
+	}
+	if lr.ITL.Count > 0 {
+		pr.ITLP95 = &lr.ITL.P95
+	}
+	if pr.Stopped == "" {
+		pr.Stopped = "-probemax (" + o.ProbeMax.String() + ") reached"
+	}
+	switch {
+	case ctx.Err() != nil:
+		step.Partial = true
+		pr.Verdict, pr.Stopped = ProbePartial, "canceled"
+		return pr, step, nil
+	case err != nil && !errors.Is(err, load.ErrSLO):
+		return pr, step, err
+	case !lr.Valid:
+		pr.Verdict, pr.Why = ProbeInvalid, fmt.Sprint(lr.Invalid)
+	case d.fail != "":
+		pr.Verdict, pr.Why = ProbeFail, d.fail
+	case lr.SLOOK && rq.NotSent == 0 && goodputOK(slo, lr, rate):
+		pr.Verdict = ProbePass
+	default:
+		pr.Verdict, pr.Why = ProbeFail, failures(*step, slo, rate)
+	}
+	return pr, step, nil
+}
+
+// goodputOK checks the goodput objective: the requests that met the
+// latency objectives per second, as a share of the offered rate.
+func goodputOK(slo SLOSettings, lr *load.Result, rate float64) bool {
+	return slo.GoodputShare <= 0 || lr.Throughput.GoodputRequestsPerSec >= slo.GoodputShare*rate
+}
+
+// failures lists what a failed probe broke (Verdict's list, and goodput).
+func failures(s Step, slo SLOSettings, rate float64) string {
+	var broken []string
+	if v := Verdict(s); v != "ok" {
+		broken = append(broken, v[len("FAIL: "):])
+	}
+	if !goodputOK(slo, s.Result, rate) {
+		broken = append(broken, fmt.Sprintf("goodput %.4g req/s (>= %g x %s req/s)", s.Result.Throughput.GoodputRequestsPerSec, slo.GoodputShare, fmtLoad(rate)))
+	}
+	return fmt.Sprint(broken)
+}
+
+// runSearch is Run for ModeSearch: each probe is printed and kept as a
+// step, and the files are written after each.
+func (o *Options) runSearch(ctx context.Context, res *Result, base load.Options) error {
+	plan := SearchPlan{Start: o.Steps[0], Max: o.Steps[len(o.Steps)-1], Tolerance: o.Tolerance}
+	var step *Step
+	plan.OnProbe = func(c *Capacity) error {
+		if step != nil {
+			res.addStep(*step, step.Partial)
+		}
+		res.Capacity = c
+		n := len(c.Probes)
+		if o.Out != nil {
+			fmt.Fprintln(o.Out, probeLine(n, c.Probes[n-1]))
+		}
+		if o.Dir == "" || (step != nil && step.Partial) {
+			return nil
+		}
+		if err := res.checkpoint(o.Dir, n, 0); err != nil {
+			return err
+		}
+		if o.saved != nil {
+			o.saved(len(res.Steps))
+		}
+		return nil
+	}
+	probe := func(ctx context.Context, rate float64) (ProbeResult, error) {
+		var pr ProbeResult
+		var err error
+		pr, step, err = o.probe(ctx, base, res.Settings.SLO, rate)
+		if res.Model == "" && step != nil {
+			res.Model = step.Result.Model
+		}
+		return pr, err
+	}
+	c, err := Search(ctx, plan, probe)
+	if c != nil {
+		res.Capacity = c
+	}
+	switch {
+	case ctx.Err() != nil:
+		res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled during probe %d", len(res.Capacity.Probes)+1)
+		if c != nil && len(c.Probes) > 0 && c.Probes[len(c.Probes)-1].Verdict == ProbePartial {
+			res.StoppedEarlyReason = fmt.Sprintf("canceled during probe %d; that probe is partial", len(c.Probes))
+		}
+		return nil
+	case err != nil:
+		res.StoppedBy, res.StoppedEarlyReason = StoppedError, err.Error()
+		return err
+	}
+	return nil
+}
