@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -201,6 +202,9 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, 
 		bound = "for " + o.Stages.Total().String()
 	}
 	shape := fmt.Sprintf("%d concurrent workers", o.Concurrency)
+	if isTrace(o.Prompts) {
+		shape = fmt.Sprintf("trace replay at speed %g, at most %d in flight", cmp.Or(o.Prompts.TraceSpeed, load.DefaultTraceSpeed), o.Concurrency)
+	}
 	if o.Rate > 0 {
 		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.ShapeName())
 		if o.Concurrency > 0 {
@@ -277,9 +281,11 @@ func bridgeGateway(ctx context.Context) string {
 // endsWithWorkload reports whether a run's end is its workload's: -once,
 // -sessions, or a trace (a local file's format detected as the run will).
 func endsWithWorkload(p load.PromptSource) bool {
-	if p.Once || p.Sessions {
-		return true
-	}
+	return p.Once || p.Sessions || isTrace(p)
+}
+
+// isTrace reports whether the dataset is a trace, given or detected.
+func isTrace(p load.PromptSource) bool {
 	f := p.Format
 	if (f == "" || f == workload.Auto) && p.Dataset != "" {
 		f = detectLocal(p.Dataset)
