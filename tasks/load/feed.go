@@ -24,6 +24,11 @@ type item struct {
 	session string
 	turn    int
 	answer  *strings.Builder
+	// ready is when the generator could first send it, when later than
+	// its intended time: the in-flight cap let it through, or a
+	// closed-loop worker's previous response ended (zero: its intended
+	// time). The delay from ready to the send is the generator's own.
+	ready time.Time
 }
 
 // feed gives the requests of a run, in the order the scheduler admits

@@ -133,6 +133,9 @@ type reqRecord struct {
 	kind     ErrorKind // "" when ok
 	msg      string
 	intended time.Time
+	// ready is when the generator could first send it (item.ready; zero:
+	// its intended time), for the generator's own delay.
+	ready    time.Time
 	sent     time.Time
 	first    time.Time
 	end      time.Time
@@ -163,6 +166,15 @@ func (r *reqRecord) ttftSched() time.Duration { return r.first.Sub(r.intended) }
 func (r *reqRecord) e2e() time.Duration       { return r.end.Sub(r.sent) }
 func (r *reqRecord) e2eSched() time.Duration  { return r.end.Sub(r.intended) }
 func (r *reqRecord) lag() time.Duration       { return r.sent.Sub(r.intended) }
+
+// delay is the generator's own delay: from when it could send the request
+// (ready, or else its intended time) to the send.
+func (r *reqRecord) delay() time.Duration {
+	if r.ready.IsZero() {
+		return r.lag()
+	}
+	return r.sent.Sub(r.ready)
+}
 func (r *reqRecord) tpot() (time.Duration, bool) {
 	if !r.streamed || r.outTokens < 2 {
 		return 0, false
@@ -180,6 +192,7 @@ type shard struct {
 
 type stats struct {
 	ttft, ttftSched, itl, tpot, e2e, e2eSched, lag *hdrhistogram.Histogram
+	delay                                          *hdrhistogram.Histogram // reqRecord.delay
 
 	ok, failed, canceled, warmup, good int64
 	inFlightAtEnd, client              int64 // apart from failed: see ErrInFlightAtEnd, ErrClient
@@ -192,11 +205,11 @@ type stats struct {
 
 func newStats() stats {
 	return stats{ttft: newHist(), ttftSched: newHist(), itl: newHist(), tpot: newHist(), e2e: newHist(),
-		e2eSched: newHist(), lag: newHist()}
+		e2eSched: newHist(), lag: newHist(), delay: newHist()}
 }
 
 func (s *stats) hists() []*hdrhistogram.Histogram {
-	return []*hdrhistogram.Histogram{s.ttft, s.ttftSched, s.itl, s.tpot, s.e2e, s.e2eSched, s.lag}
+	return []*hdrhistogram.Histogram{s.ttft, s.ttftSched, s.itl, s.tpot, s.e2e, s.e2eSched, s.lag, s.delay}
 }
 
 func (s *stats) reset() {
@@ -205,7 +218,7 @@ func (s *stats) reset() {
 	}
 	hs := s.hists()
 	*s = stats{}
-	s.ttft, s.ttftSched, s.itl, s.tpot, s.e2e, s.e2eSched, s.lag = hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6]
+	s.ttft, s.ttftSched, s.itl, s.tpot, s.e2e, s.e2eSched, s.lag, s.delay = hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7]
 }
 
 // merge adds o into s.
@@ -251,6 +264,7 @@ func (s *stats) add(r *reqRecord, good bool) {
 		s.last = r.end
 	}
 	recordDur(s.lag, r.lag())
+	recordDur(s.delay, r.delay())
 	if r.kind != "" {
 		switch r.kind {
 		case ErrCanceled:

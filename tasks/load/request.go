@@ -15,11 +15,12 @@ import (
 )
 
 // do sends the run's idx-th request, it, and records it; worker is the
-// closed-loop worker that sends it, -1 in an open loop.
-func (g *gen) do(idx int64, it *item, intended time.Time, warm bool, sh *shard, worker int) {
+// closed-loop worker that sends it, -1 in an open loop. It returns when
+// the request ended (its response's end, or its failure).
+func (g *gen) do(idx int64, it *item, intended time.Time, warm bool, sh *shard, worker int) time.Time {
 	spec := it.spec
 	gp := g.gapPool.Get().(*[]int64)
-	r := reqRecord{warm: warm, intended: intended, gaps: (*gp)[:0], streamed: g.o.Stream,
+	r := reqRecord{warm: warm, intended: intended, ready: it.ready, gaps: (*gp)[:0], streamed: g.o.Stream,
 		promptTokens: spec.promptTokens}
 	r.meta.id, r.meta.worker = g.requestID(idx), worker
 	r.meta.source, r.meta.session, r.meta.turn = it.source, it.session, it.turn
@@ -55,6 +56,7 @@ func (g *gen) do(idx int64, it *item, intended time.Time, warm bool, sh *shard, 
 	}
 	*gp = r.gaps[:0]
 	g.gapPool.Put(gp)
+	return r.end
 }
 
 // meetsSLO reports whether a successful request meets every per-request

@@ -53,6 +53,10 @@ import (
 //	                                      //   with "in_flight_at_end": "ignore"; canceled and client
 //	                                      //   errors excluded; omitted with no finished request
 //	  "suspect": ["..."],                 // omitted unless the result is doubtful: why (client errors)
+//	  "valid": true,                      // false: the run measured the generator (validity.go)
+//	  "invalid": ["..."],                 // omitted when valid: one line per reason, with the fix
+//	  "generator": {"cores": 2, "cpu_utilization": 0.12,  // its CPU time / wall time / cores
+//	                "delay_seconds": {...}},  // per request: from when it could go to its send
 //	  "error_samples": [{"kind": "http_5xx", "message": "500 Internal Server Error: ..."}],  // up to 10
 //	  "output_tokens_source": "usage",    // usage | counted_chunks | estimated_words | mixed | none
 //	  "tokens": {"output": 15360, "prompt": 1800, "prompt_source": "usage"},  // prompt_source: usage |
@@ -98,6 +102,8 @@ type Result struct {
 	// the server (Invalid says why): its figures are no server verdict.
 	Valid   bool     `json:"valid"`
 	Invalid []string `json:"invalid,omitempty"` // one line per reason
+	// Generator is what the generator measured of itself, for the checks.
+	Generator Generator `json:"generator"`
 	// DatasetSkipped counts the workload's records its format's filter left
 	// out (ShareGPT conversations vLLM's benchmark would skip, trace rows
 	// without output), as far as the run read.
@@ -275,7 +281,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 	for _, v := range r.SLO {
 		r.SLOOK = r.SLOOK && v.OK
 	}
-	r.Valid = len(r.Invalid) == 0
+	r.checkSelf(&s, g.cpu)
 	return r
 }
 
@@ -465,6 +471,9 @@ func (r *Result) PrintSummary(w io.Writer) {
 	for _, why := range r.Suspect {
 		fmt.Fprintf(w, "SUSPECT:     %s\n", why)
 	}
+	for _, why := range r.Invalid {
+		fmt.Fprintf(w, "INVALID: %s\n", why)
+	}
 	if r.DatasetSkipped > 0 {
 		fmt.Fprintf(w, "skipped:     %d dataset records left out by the format's filter (ShareGPT: as vLLM's benchmark; traces: rows without output)\n", r.DatasetSkipped)
 	}
@@ -507,6 +516,7 @@ func (r *Result) PrintSummary(w io.Writer) {
 	row("E2E", r.E2E)
 	row("E2E from intended", r.E2EFromIntended)
 	row("scheduling lag", r.SchedulingLag)
+	row("generator delay", r.Generator.Delay)
 	for _, t := range r.ByTurn {
 		row(fmt.Sprintf("TTFT turn %d", t.Turn), t.TTFT)
 	}

@@ -108,6 +108,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer cancelHard()
 	g.hardCtx = hardCtx
 	g.start = time.Now()
+	g.cpu = startCPU()
 	if o.Warmup > 0 {
 		g.warmEnd = g.start.Add(o.Warmup)
 	}

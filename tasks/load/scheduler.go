@@ -33,6 +33,7 @@ type gen struct {
 	shards   []*shard
 	start    time.Time
 	hardCtx  context.Context
+	cpu      cpuMeter // the process's CPU use since the start
 
 	mu           sync.Mutex
 	stopped      bool
@@ -154,13 +155,15 @@ func (g *gen) feedEndLocked(err error) {
 // intended as soon as the previous ends.
 func (g *gen) worker(w int) {
 	sh := g.shards[w%len(g.shards)]
+	var prevEnd time.Time
 	for {
 		intended := g.now()
 		idx, warm, it, ok := g.take(intended, nil)
 		if !ok {
 			return
 		}
-		g.do(idx, &it, intended, warm, sh, w)
+		it.ready = prevEnd // the turnaround from the previous response is the generator's
+		prevEnd = g.do(idx, &it, intended, warm, sh, w)
 	}
 }
 
@@ -214,6 +217,7 @@ func (g *gen) openLoop(arr arrivals, wg *sync.WaitGroup) {
 			}
 			select {
 			case sem <- struct{}{}:
+				it.ready = g.capReady(next)
 			case <-held:
 				continue // the warm-up ended while the cap held it: dropped
 			case <-g.hardCtx.Done():
@@ -233,6 +237,16 @@ func (g *gen) openLoop(arr arrivals, wg *sync.WaitGroup) {
 			}
 		}(next)
 	}
+}
+
+// capReady is when a request the in-flight cap let through at this moment
+// could first be sent: now, or its intended time when the cap did not
+// hold it. The cap's wait is the server's; what follows is the generator's.
+func (g *gen) capReady(intended time.Time) time.Time {
+	if now := g.now(); now.After(intended) {
+		return now
+	}
+	return intended
 }
 
 // countNotSent counts the arrivals from next up to the deadline of a timed

@@ -245,6 +245,7 @@ func (g *gen) startStages(wg *sync.WaitGroup) {
 // as its previous one ends, until end.
 func (g *gen) stageWorker(w int, end time.Time) {
 	sh := g.shards[w%len(g.shards)]
+	var prevEnd time.Time
 	for {
 		intended := g.now()
 		if !intended.Before(end) {
@@ -254,7 +255,8 @@ func (g *gen) stageWorker(w int, end time.Time) {
 		if !ok {
 			return
 		}
-		g.do(idx, &it, intended, warm, sh, w)
+		it.ready = prevEnd
+		prevEnd = g.do(idx, &it, intended, warm, sh, w)
 	}
 }
 

@@ -62,6 +62,7 @@ func (g *gen) traceLoop(wg *sync.WaitGroup, inFlightCap int) {
 		if sem != nil {
 			select {
 			case sem <- struct{}{}:
+				it.ready = g.capReady(due)
 			case <-g.hardCtx.Done():
 				return
 			}
