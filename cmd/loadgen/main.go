@@ -7,7 +7,9 @@
 // Exit status: 0 success (or an unbounded run stopped by SIGINT/SIGTERM),
 // 1 an SLO broken in a bounded run or the run failed, 2 bad flags, 3 a
 // bounded run (-duration, -requests) cut short by SIGINT/SIGTERM: its
-// results are written, but it is incomplete.
+// results are written, but it is incomplete, 4 a finished run that
+// measured the generator rather than the server (the summary's INVALID
+// lines and the results' "invalid" say why; its SLO verdicts do not count).
 //
 // The API key, if the server needs one, is read from LOADGEN_API_KEY (not a
 // flag, to keep it out of process listings).
@@ -80,6 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 			err = rerr
 		}
 	}
+	if ierr := load.InvalidOutcome(ctx, res, err); ierr != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", ierr)
+		return exitInvalid
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
@@ -90,6 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	}
 	return 0
 }
+
+// exitInvalid: the run measured the generator, not the server.
+const exitInvalid = 4
 
 // flagSet reports whether the flag was given on the command line.
 func flagSet(fs *flag.FlagSet, name string) bool {

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -119,7 +121,7 @@ func (r *Result) checkSelf(s *stats, cpu cpuMeter) {
 }
 
 // ErrInvalid is wrapped by the error of InvalidError.
-var ErrInvalid = fmt.Errorf("load: the run measured the load generator, not only the server")
+var ErrInvalid = errors.New("load: the run measured the load generator, not only the server")
 
 // InvalidError returns an error wrapping ErrInvalid that gives every
 // reason the run is invalid, or nil when it is valid. Run does not return
@@ -134,4 +136,15 @@ func (r *Result) InvalidError() error {
 		msg += "; " + why
 	}
 	return fmt.Errorf("%w: %s", ErrInvalid, msg)
+}
+
+// InvalidOutcome is res.InvalidError() for a run that ended on its own
+// (res.Finite, ctx not canceled) with no error but broken SLOs (err, as
+// Run returned it), else nil. The command lines end such a run with an
+// exit status of its own, in place of the SLO verdict.
+func InvalidOutcome(ctx context.Context, res *Result, err error) error {
+	if res == nil || !res.Finite || ctx.Err() != nil || (err != nil && !errors.Is(err, ErrSLO)) {
+		return nil
+	}
+	return res.InvalidError()
 }

@@ -97,7 +97,9 @@ func str(p *string) string {
 // Load runs the load generator against a backend until Ctrl+C or the
 // bounded end, prints the live status and the summary, and writes the
 // results file. A bounded run that breaks an SLO fails, and so does one
-// that Ctrl+C or SIGTERM cut short (after writing its results).
+// that Ctrl+C or SIGTERM cut short (after writing its results); one that
+// measured the generator rather than the server (load.Result.Valid false)
+// fails with exit status ExitInvalid.
 func Load(ctx context.Context, backend string, concurrency int, f LoadFlags) error {
 	// A run the flags leave unbounded may still have an end of its own (a
 	// trace, -once, -sessions): the result says so.
@@ -232,6 +234,11 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, 
 	}
 	if rerr := load.Report(o, res); rerr != nil {
 		return rerr
+	}
+	// A finished run the generator distorted is no server verdict, pass
+	// or fail: it exits with a status of its own.
+	if ierr := load.InvalidOutcome(ctx, res, err); ierr != nil {
+		return &InvalidRunError{Err: ierr}
 	}
 	return err
 }

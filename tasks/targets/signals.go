@@ -52,6 +52,22 @@ func (e *InterruptedError) ExitStatus() int {
 	return 1
 }
 
+// ExitInvalid is the exit status of a bounded load run that measured the
+// load generator rather than the server (load.Result.Valid false), as
+// cmd/loadgen's.
+const ExitInvalid = 4
+
+// InvalidRunError ends a bounded load run whose result is invalid (its
+// reasons are in Err, which wraps load.ErrInvalid), after the summary and
+// the results file: exit status ExitInvalid.
+type InvalidRunError struct{ Err error }
+
+func (e *InvalidRunError) Error() string { return e.Err.Error() }
+func (e *InvalidRunError) Unwrap() error { return e.Err }
+
+// ExitStatus is read by Mage's generated main.
+func (e *InvalidRunError) ExitStatus() int { return ExitInvalid }
+
 func sigName(s os.Signal) string {
 	switch s {
 	case syscall.SIGTERM:
