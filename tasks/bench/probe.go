@@ -87,7 +87,7 @@ func watchProbe(reg *prometheus.Registry, rule stopRule, warmup time.Duration, c
 		if ok, why := rule.decide(t, elapsed); ok {
 			cancel()
 			if why != "" {
-				return "certain failure after " + fmtLoad(elapsed.Seconds()) + "s", why
+				return fmt.Sprintf("certain failure after %.1fs", elapsed.Seconds()), why
 			}
 			return fmt.Sprintf("p95s decided after %d requests", t.OK+t.Failed), ""
 		}

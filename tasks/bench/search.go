@@ -62,7 +62,7 @@ type SearchPlan struct {
 	Tolerance float64 // the search ends once (High - Low) / Low <= Tolerance (> 0)
 	Factor    float64 // bracketing growth (default 2)
 	// OnProbe, when set, is called after every probe with the search so
-	// far (printing, intermediate files).
+	// far, its Rate the estimate so far (printing, intermediate files).
 	OnProbe func(c *Capacity) error
 }
 
@@ -107,7 +107,7 @@ func Search(ctx context.Context, p SearchPlan, probe ProbeFunc) (*Capacity, erro
 				c.High = rate
 			}
 			if p.OnProbe != nil {
-				if err := p.OnProbe(c); err != nil {
+				if err := p.OnProbe(c.finish()); err != nil {
 					return false, err
 				}
 			}
