@@ -317,7 +317,7 @@ func (Bench) Vllm(ctx context.Context,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are kept by -mode=search only, its speed scaled)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
@@ -344,7 +344,7 @@ func (Bench) Triton(ctx context.Context,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are kept by -mode=search only, its speed scaled)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
@@ -371,7 +371,7 @@ func (Bench) Trt(ctx context.Context,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are kept by -mode=search only, its speed scaled)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)
@@ -398,7 +398,7 @@ func (Bench) Sim(ctx context.Context,
 	maxtokens *int, // output tokens per request (default 128)
 	dataset *string, // prompts, conversations or a trace (see -datasetformat): a path, or a URL (needs -checksum)
 	checksum *string, // sha256:HEX of a -dataset URL
-	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are not kept)
+	datasetformat *string, // -dataset's format: auto (default), jsonl, sharegpt, openai-chat, mooncake, azure or burstgpt (a trace's times are kept by -mode=search only, its speed scaled)
 	ttft *time.Duration, // p95 TTFT SLO (default 2s; negative: off)
 	itl *time.Duration, // p95 ITL SLO (default 150ms; negative: off)
 	tolerance *float64, // -mode=search: the final bracket's relative width (default 0.05)

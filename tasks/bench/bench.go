@@ -218,18 +218,32 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Settings.MaxInFlight = o.MaxInFlight
 	}
 	tw := newStepTable(o.Out, o.Mode, o.MetricsURL != "")
-	// Resolve the prompts once (a dataset URL is fetched once, not per step).
-	prompts, err := load.LoadPrompts(ctx, base.Prompts)
-	if err != nil {
-		if ctx.Err() == nil {
+	if o.Mode == ModeSearch {
+		if o.traceRate, err = traceRate(ctx, base.Prompts); err != nil {
 			return nil, err
 		}
-		res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, "canceled before step 1, while reading the prompts"
-		res.finish()
-		tw.end(res)
-		return res, nil
+		if o.traceRate > 0 {
+			if base.Shape != "" {
+				return nil, fmt.Errorf("-shape=%s: a trace keeps its own arrival times (the search scales its speed): leave out -shape", base.Shape)
+			}
+			res.Settings.Shape = load.ShapeTrace
+		}
 	}
-	base.Prompts = load.PromptSource{Prompts: prompts}
+	// Resolve the prompts once (a dataset URL is fetched once, not per
+	// step); a trace searched keeps its times, read by each probe.
+	if o.traceRate == 0 {
+		prompts, err := load.LoadPrompts(ctx, base.Prompts)
+		if err != nil {
+			if ctx.Err() == nil {
+				return nil, err
+			}
+			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, "canceled before step 1, while reading the prompts"
+			res.finish()
+			tw.end(res)
+			return res, nil
+		}
+		base.Prompts = load.PromptSource{Prompts: prompts}
+	}
 	if o.Mode == ModeSearch {
 		base.Out, base.Status, base.MetricsAddr, base.MetricsListener = "", nil, "", nil
 		err := o.runSearch(ctx, res, base)

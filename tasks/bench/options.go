@@ -92,7 +92,8 @@ type Options struct {
 	// finished step, so that a kill loses at most one step.
 	Dir string
 
-	saved func(steps int) // tests: called after each intermediate save
+	saved     func(steps int) // tests: called after each intermediate save
+	traceRate float64         // search over a trace: its own mean rate (probes set its speed)
 }
 
 // Resolve returns the options as Run uses them: the defaults filled in,

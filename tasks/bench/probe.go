@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/workload"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -101,7 +103,11 @@ func (o *Options) probe(ctx context.Context, base load.Options, slo SLOSettings,
 	lo := base
 	lo.Rate, lo.Concurrency, lo.Duration, lo.Warmup, lo.Requests = rate, o.MaxInFlight, o.ProbeMax, o.Warmup, 0
 	lo.Registry = prometheus.NewRegistry()
-	if lo.Shape == "" {
+	switch {
+	case o.traceRate > 0:
+		// A trace keeps its shape: the rate is its speed.
+		lo.Rate, lo.Shape, lo.Prompts.TraceSpeed = 0, "", rate/o.traceRate
+	case lo.Shape == "":
 		lo.Shape = load.ShapePoisson
 	}
 	rule := stopRule{SLO: slo, Tolerance: o.Tolerance, Planned: max(int64(rate*o.ProbeMax.Seconds()), 1), Min: o.ProbeMin}
@@ -175,6 +181,41 @@ func failures(s Step, slo SLOSettings, rate float64) string {
 		broken = append(broken, fmt.Sprintf("goodput %.4g req/s (>= %g x %s req/s)", s.Result.Throughput.GoodputRequestsPerSec, slo.GoodputShare, fmtLoad(rate)))
 	}
 	return fmt.Sprint(broken)
+}
+
+// traceRate is the mean request rate of a trace dataset at its own
+// speed, or 0 when src is not a trace.
+func traceRate(ctx context.Context, src load.PromptSource) (float64, error) {
+	if src.Dataset == "" {
+		return 0, nil
+	}
+	rd, format, err := workload.Open(ctx, workload.Source{Path: src.Dataset, Checksum: src.Checksum, Format: src.Format})
+	if err != nil || !format.Timed() {
+		if rd != nil {
+			rd.Close()
+		}
+		return 0, err
+	}
+	defer rd.Close()
+	var n int
+	var first, last time.Duration
+	for {
+		r, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			first = r.At
+		}
+		last, n = r.At, n+1
+	}
+	if n < 2 || last <= first {
+		return 0, fmt.Errorf("-dataset=%s: a %s trace needs two or more requests at different times for -mode=search to scale its rate", src.Dataset, format)
+	}
+	return float64(n-1) / (last - first).Seconds(), nil
 }
 
 // runSearch is Run for ModeSearch: each probe is printed and kept as a

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +77,45 @@ func TestSearchOptions(t *testing.T) {
 	}
 	if o.Steps[0] != 1 || o.Steps[1] != DefaultSearchMax || o.Tolerance != DefaultTolerance || o.ProbeMax != DefaultProbeMax || o.Warmup != time.Second {
 		t.Errorf("defaults: steps %v, tolerance %v, probemax %v, warm-up %v", o.Steps, o.Tolerance, o.ProbeMax, o.Warmup)
+	}
+}
+
+// A trace searched keeps its arrival times: each probe replays it at the
+// speed that makes its mean rate the probe's rate.
+func TestSearchTrace(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 400; i++ { // 10 requests per second at its own speed, in bursts of 2
+		fmt.Fprintf(&b, `{"timestamp": %d, "input_length": 20, "output_length": 4, "hash_ids": [%d]}`+"\n", (i/2)*200, i)
+	}
+	trace := filepath.Join(t.TempDir(), "mooncake.jsonl")
+	if err := os.WriteFile(trace, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := traceRate(context.Background(), load.PromptSource{Dataset: trace}); err != nil || r < 9.9 || r > 10.1 {
+		t.Fatalf("trace rate %v, %v; want 10", r, err)
+	}
+	run := startSim(t, constantSim(5*time.Millisecond, time.Millisecond))
+	lo := baseLoad(t, "sim", run)
+	lo.Prompts = load.PromptSource{Dataset: trace}
+	start, limit := 20.0, 20.0
+	o := Options{Load: lo, Mode: ModeSearch, Start: &start, Max: &limit, ProbeMin: 500 * time.Millisecond, ProbeMax: time.Second}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Settings.Shape != load.ShapeTrace || len(res.Steps) != 1 {
+		t.Fatalf("shape %q, %d steps", res.Settings.Shape, len(res.Steps))
+	}
+	cfg := res.Steps[0].Result.Config
+	if cfg.Shape != load.ShapeTrace || res.Capacity.Probes[0].Verdict != ProbePass {
+		t.Errorf("probe: shape %q, %+v", cfg.Shape, res.Capacity.Probes[0])
+	}
+	// At twice its speed, about 20 requests in the second measured.
+	if n := res.Capacity.Probes[0].Requests; n < 12 || n > 28 {
+		t.Errorf("%d requests in 1 s at 20 req/s", n)
+	}
+	o.Load.Shape = load.ShapeConstant
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "a trace keeps its own arrival times") {
+		t.Errorf("trace with -shape: %v", err)
 	}
 }

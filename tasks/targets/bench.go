@@ -44,7 +44,8 @@ type BenchFlags struct {
 	Goodput            *float64
 
 	// DatasetFormat is -dataset's format (default auto); a trace's
-	// requests are swept like prompts, their times not kept.
+	// requests are swept like prompts, their times not kept, except by
+	// -mode=search, which scales the trace's speed to each probe's rate.
 	DatasetFormat *string
 }
 
