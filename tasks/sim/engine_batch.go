@@ -142,17 +142,7 @@ func (e *engine) preempt(r *request) {
 }
 
 func (e *engine) reapAborted(now time.Time) {
-	keep := e.waiting[:0]
-	for _, r := range e.waiting {
-		if r.aborted.Load() {
-			e.queued.Add(-1)
-			e.finish(r, FinishAbort, now)
-			continue
-		}
-		keep = append(keep, r)
-	}
-	clear(e.waiting[len(keep):])
-	e.waiting = keep
+	e.reapWaiting(now)
 	run := e.running[:0]
 	for _, r := range e.running {
 		if r.aborted.Load() {
@@ -164,6 +154,21 @@ func (e *engine) reapAborted(now time.Time) {
 	}
 	clear(e.running[len(run):])
 	e.running = run
+}
+
+// reapWaiting ends the aborted requests of the waiting queue (both modes).
+func (e *engine) reapWaiting(now time.Time) {
+	keep := e.waiting[:0]
+	for _, r := range e.waiting {
+		if r.aborted.Load() {
+			e.queued.Add(-1)
+			e.finish(r, FinishAbort, now)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(e.waiting[len(keep):])
+	e.waiting = keep
 }
 
 // complete ends the step planned by schedule at time end.

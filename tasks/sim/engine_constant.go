@@ -115,17 +115,7 @@ func (e *engine) constAdvance(now time.Time) {
 // constReapAborted ends the aborted requests, waiting or running, and
 // starts waiting ones in the running ones' slots.
 func (e *engine) constReapAborted(now time.Time) {
-	keep := e.waiting[:0]
-	for _, r := range e.waiting {
-		if r.aborted.Load() {
-			e.queued.Add(-1)
-			e.finish(r, FinishAbort, now)
-			continue
-		}
-		keep = append(keep, r)
-	}
-	clear(e.waiting[len(keep):])
-	e.waiting = keep
+	e.reapWaiting(now)
 	for i := 0; i < len(e.cheap); {
 		r := e.cheap[i]
 		if r.aborted.Load() {

@@ -347,6 +347,34 @@ func TestConstantLatencyQueue(t *testing.T) {
 	}
 }
 
+// In constant mode a client that leaves frees its place: a waiting
+// request leaves the queue, a running one's slot goes to the next waiting
+// one at once.
+func TestConstantLatencyQueueAborts(t *testing.T) {
+	cfg := testConfig()
+	cfg.ConstantTTFT, cfg.ConstantITL = 50*time.Millisecond, 10*time.Millisecond
+	cfg.MaxNumSeqs = 1
+	h := newHarness(t, cfg)
+	a := h.submit(t, fixedSpec(&cfg, 10, 20, 1), t0)
+	b := h.submit(t, fixedSpec(&cfg, 10, 20, 2), t0)
+	c := h.submit(t, fixedSpec(&cfg, 10, 20, 3), t0)
+	h.e.constAdvance(t0)
+	h.e.abort(b) // waiting
+	h.e.abort(a) // running
+	at := t0.Add(5 * time.Millisecond)
+	h.e.constAdvance(at)
+	if a.finishReason != FinishAbort || b.finishReason != FinishAbort || !c.running || c.scheduledAt != at {
+		t.Fatalf("a %q, b %q, c running %v from %v", a.finishReason, b.finishReason, c.running, c.scheduledAt.Sub(t0))
+	}
+	if w := h.e.waitingNow(); w != 0 || h.e.snapRunning.Load() != 1 {
+		t.Errorf("%d waiting, %d running; want 0, 1", w, h.e.snapRunning.Load())
+	}
+	h.e.constAdvance(t0.Add(time.Hour))
+	if want := 5*time.Millisecond + cfg.ConstantTTFT; c.ttft() != want || c.finishReason != FinishLength {
+		t.Errorf("c: TTFT %v (%q), want %v", c.ttft(), c.finishReason, want)
+	}
+}
+
 // At saturation constant mode serves MaxNumSeqs / (TTFT + (tokens-1) x ITL)
 // requests per second: arrivals faster than that, in virtual time, are
 // served at that rate.
