@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
@@ -145,6 +146,9 @@ func (o *Options) probe(ctx context.Context, base load.Options, slo SLOSettings,
 	}
 	if pr.Stopped == "" {
 		pr.Stopped = "-probemax (" + o.ProbeMax.String() + ") reached"
+		if !strings.HasPrefix(lr.StoppedBy, "duration") {
+			pr.Stopped = "the run ended (" + lr.StoppedBy + ")" // a trace's end
+		}
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -153,16 +157,26 @@ func (o *Options) probe(ctx context.Context, base load.Options, slo SLOSettings,
 		return pr, step, nil
 	case err != nil && !errors.Is(err, load.ErrSLO):
 		return pr, step, err
-	case !lr.Valid:
-		pr.Verdict, pr.Why = ProbeInvalid, fmt.Sprint(lr.Invalid)
-	case d.fail != "":
-		pr.Verdict, pr.Why = ProbeFail, d.fail
-	case lr.SLOOK && rq.NotSent == 0 && goodputOK(slo, lr, rate):
-		pr.Verdict = ProbePass
-	default:
-		pr.Verdict, pr.Why = ProbeFail, failures(*step, slo, rate)
 	}
+	pr.Verdict, pr.Why = probeVerdict(*step, d.fail, slo, rate)
 	return pr, step, nil
+}
+
+// probeVerdict judges a finished probe: invalid when the run measured the
+// generator (whatever else it says: no server verdict), else failed when
+// the stopping rule saw a certain failure (fail) or the results break an
+// objective, else passed.
+func probeVerdict(s Step, fail string, slo SLOSettings, rate float64) (verdict, why string) {
+	lr := s.Result
+	switch {
+	case !lr.Valid:
+		return ProbeInvalid, strings.Join(lr.Invalid, "; ")
+	case fail != "":
+		return ProbeFail, fail
+	case lr.SLOOK && lr.Requests.NotSent == 0 && goodputOK(slo, lr, rate):
+		return ProbePass, ""
+	}
+	return ProbeFail, failures(s, slo, rate)
 }
 
 // goodputOK checks the goodput objective: the requests that met the
@@ -180,7 +194,7 @@ func failures(s Step, slo SLOSettings, rate float64) string {
 	if !goodputOK(slo, s.Result, rate) {
 		broken = append(broken, fmt.Sprintf("goodput %.4g req/s (>= %g x %s req/s)", s.Result.Throughput.GoodputRequestsPerSec, slo.GoodputShare, fmtLoad(rate)))
 	}
-	return fmt.Sprint(broken)
+	return strings.Join(broken, ", ")
 }
 
 // traceRate is the mean request rate of a trace dataset at its own

@@ -119,3 +119,27 @@ func TestSearchTrace(t *testing.T) {
 		t.Errorf("trace with -shape: %v", err)
 	}
 }
+
+// Ctrl+C during a probe: the search ends canceled with that probe partial,
+// and no error (what was measured is written).
+func TestSearchCanceled(t *testing.T) {
+	run := startSim(t, constantSim(5*time.Millisecond, time.Millisecond))
+	lo := baseLoad(t, "sim", run)
+	start := 5.0
+	o := Options{Load: lo, Mode: ModeSearch, Start: &start, ProbeMin: 10 * time.Second, ProbeMax: 20 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StoppedBy != StoppedCanceled || !strings.Contains(res.StoppedEarlyReason, "canceled during probe 1; that probe is partial") {
+		t.Errorf("stopped by %q: %q", res.StoppedBy, res.StoppedEarlyReason)
+	}
+	if len(res.Steps) != 1 || !res.Steps[0].Partial || res.Capacity.Probes[0].Verdict != ProbePartial {
+		t.Errorf("steps %+v, probes %+v", res.Steps, res.Capacity.Probes)
+	}
+	if got := Conclusion(res); !strings.HasPrefix(got, "capacity: unknown (no probe decided); stopped early (canceled)") {
+		t.Errorf("conclusion %q", got)
+	}
+}

@@ -123,3 +123,33 @@ func TestLiveHistSub(t *testing.T) {
 		t.Errorf("sub of an empty snapshot: N %d", got.N)
 	}
 }
+
+func TestProbeVerdict(t *testing.T) {
+	ok := func() *load.Result {
+		return &load.Result{Valid: true, SLOOK: true, Throughput: load.Throughput{GoodputRequestsPerSec: 9}}
+	}
+	slo := SLOSettings{TTFTP95Seconds: 1}
+	if v, why := probeVerdict(Step{Result: ok()}, "", slo, 10); v != ProbePass || why != "" {
+		t.Errorf("pass: %s %q", v, why)
+	}
+	// Invalid wins over any failure: never a verdict on the server.
+	bad := ok()
+	bad.Valid, bad.Invalid, bad.SLOOK = false, []string{"scheduling lag p99 40ms", "CPU 98%"}, false
+	if v, why := probeVerdict(Step{Result: bad}, "11 failed requests", slo, 10); v != ProbeInvalid || why != "scheduling lag p99 40ms; CPU 98%" {
+		t.Errorf("invalid: %s %q", v, why)
+	}
+	if v, why := probeVerdict(Step{Result: ok()}, "11 failed requests", slo, 10); v != ProbeFail || why != "11 failed requests" {
+		t.Errorf("certain failure: %s %q", v, why)
+	}
+	// Goodput 9 of 10 req/s offered: below a 95 % objective.
+	slo.GoodputShare = 0.95
+	if v, why := probeVerdict(Step{Result: ok()}, "", slo, 10); v != ProbeFail || why != "goodput 9 req/s (>= 0.95 x 10 req/s)" {
+		t.Errorf("goodput: %s %q", v, why)
+	}
+	v := 3.0
+	broken := ok()
+	broken.SLOOK, broken.SLO = false, []load.SLOResult{{Name: "ttft_p95_seconds", Objective: "<= 1", Value: &v}}
+	if v, why := probeVerdict(Step{Result: broken}, "", SLOSettings{}, 10); v != ProbeFail || why != "ttft_p95_seconds 3 (<= 1)" {
+		t.Errorf("SLO broken: %s %q", v, why)
+	}
+}
