@@ -90,6 +90,10 @@ func settingsRows(runs []Named) [][]string {
 			return "concurrency (closed loop)"
 		}),
 		row("planned steps", func(r *Result) string {
+			if r.Settings.Mode == ModeSearch && len(r.Settings.Steps) == 2 {
+				return fmt.Sprintf("search from %s to %s req/s, to %g%%, probes of %gs to %gs", fmtLoad(r.Settings.Steps[0]),
+					fmtLoad(r.Settings.Steps[1]), r.Settings.Tolerance*100, r.Settings.ProbeMinSeconds, r.Settings.StepSeconds)
+			}
 			var s []string
 			for _, l := range r.Settings.Steps {
 				s = append(s, fmtLoad(l))
