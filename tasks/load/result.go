@@ -478,8 +478,12 @@ func (r *Result) PrintSummary(w io.Writer) {
 		fmt.Fprintf(w, "skipped:     %d dataset records left out by the format's filter (ShareGPT: as vLLM's benchmark; traces: rows without output)\n", r.DatasetSkipped)
 	}
 	if r.Requests.NotSent > 0 {
-		fmt.Fprintf(w, "not sent:    %d arrivals were due but the in-flight cap (%d) held them until the end: the server could not keep up with %.3g req/s; raise the cap or lower the rate\n",
-			r.Requests.NotSent, r.Config.Concurrency, r.Config.Rate)
+		who := "the server could not keep up"
+		if len(r.Invalid) > 0 {
+			who = "the server, or the generator itself (INVALID above), could not keep up"
+		}
+		fmt.Fprintf(w, "not sent:    %d arrivals were due but the in-flight cap (%d) held them until the end: %s with %.3g req/s; raise the cap or lower the rate\n",
+			r.Requests.NotSent, r.Config.Concurrency, who, r.Config.Rate)
 	}
 	if len(r.Requests.ByError) > 0 {
 		var parts []string

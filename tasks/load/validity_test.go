@@ -58,10 +58,10 @@ func TestInvalidReasons(t *testing.T) {
 // The summary has a line per reason, the results file the list and
 // "valid": false, and InvalidError names them.
 func TestInvalidReported(t *testing.T) {
-	r := &Result{Invalid: []string{"first reason", "second reason"}}
+	r := &Result{Invalid: []string{"first reason", "second reason"}, Requests: RequestCounts{NotSent: 5}}
 	var b strings.Builder
 	r.PrintSummary(&b)
-	mustContain(t, b.String(), "INVALID: first reason\n", "INVALID: second reason\n")
+	mustContain(t, b.String(), "INVALID: first reason\n", "INVALID: second reason\n", "the server, or the generator itself (INVALID above), could not keep up")
 	err := r.InvalidError()
 	if err == nil || !strings.Contains(err.Error(), "first reason; second reason") {
 		t.Errorf("InvalidError: %v", err)
