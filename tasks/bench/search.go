@@ -7,10 +7,11 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 )
 
 // Probe verdicts.
@@ -71,8 +72,17 @@ type SearchPlan struct {
 const maxProbes = 64
 
 // ErrGeneratorLimited is wrapped by the error of a search stopped by a
-// probe that was invalid twice: the load generator limited it.
-var ErrGeneratorLimited = errors.New("the load generator, not the server, limited the probe")
+// probe that was invalid twice: the load generator limited it. It is also
+// load.ErrInvalid (errors.Is), so that the bench targets exit as an
+// invalid load run does.
+var ErrGeneratorLimited error = generatorLimited{}
+
+type generatorLimited struct{}
+
+func (generatorLimited) Error() string {
+	return "the load generator, not the server, limited the probe"
+}
+func (generatorLimited) Is(target error) bool { return target == load.ErrInvalid }
 
 // Search finds the highest rate at which the probes pass: from Start it
 // multiplies the rate by Factor until a probe fails (or Max passes:

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 )
 
 // knee is a fake server that meets the SLOs up to capacity.
@@ -141,7 +143,7 @@ func TestSearchInvalidProbe(t *testing.T) {
 		return knee(10)(ctx, rate)
 	}
 	c, err = Search(context.Background(), SearchPlan{Start: 1, Max: 1024, Tolerance: 0.05}, always)
-	if !errors.Is(err, ErrGeneratorLimited) || !strings.Contains(err.Error(), "probe at 4 req/s invalid twice (scheduling lag)") {
+	if !errors.Is(err, ErrGeneratorLimited) || !errors.Is(err, load.ErrInvalid) || !strings.Contains(err.Error(), "probe at 4 req/s invalid twice (scheduling lag)") {
 		t.Fatalf("err = %v", err)
 	}
 	if c.Low != 2 || c.High != 0 || len(c.Probes) != 4 {

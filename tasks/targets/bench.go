@@ -163,6 +163,9 @@ func runBench(ctx context.Context, backend string, f BenchFlags) error {
 		return errors.Join(runErr, err)
 	}
 	fmt.Printf("results written to %s\nreport written to %s\n", jsonPath, htmlPath)
+	if errors.Is(runErr, load.ErrInvalid) {
+		return &InvalidRunError{Err: runErr} // a search the generator limited
+	}
 	if runErr != nil {
 		return runErr
 	}
