@@ -122,7 +122,7 @@ func (r stopRule) decide(t tally, elapsed time.Duration) (done bool, fail string
 	if s := r.SLO.TTFTP95Seconds; s > 0 {
 		_, hi := t.TTFT.atMost(s)
 		if over := t.TTFT.N - hi; float64(over) > (1-pctP95)*float64(r.Planned) {
-			return true, fmt.Sprintf("%d requests over the TTFT objective %s: more than 5%% of the %d planned", over, ui.Seconds(s), r.Planned)
+			return true, fmt.Sprintf("%d requests finished since the warm-up over the TTFT objective %s: more than 5%% of the %d planned", over, ui.Seconds(s), r.Planned)
 		}
 	}
 	sides := []struct {

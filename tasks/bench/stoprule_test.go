@@ -86,7 +86,7 @@ func TestStopRuleDecide(t *testing.T) {
 	}
 	// More slow requests than 5% of the planned: certainly over.
 	slow := tally{OK: 51, TTFT: histOf(repeat(0.3, 51)...)}
-	if done, fail := r.decide(slow, time.Second); !done || !strings.Contains(fail, "51 requests over the TTFT objective 150ms: more than 5% of the 1000 planned") {
+	if done, fail := r.decide(slow, time.Second); !done || !strings.Contains(fail, "51 requests finished since the warm-up over the TTFT objective 150ms: more than 5% of the 1000 planned") {
 		t.Errorf("slow: done %v, fail %q", done, fail)
 	}
 	// Over with confidence, once past -probemin.
