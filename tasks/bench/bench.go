@@ -3,7 +3,10 @@
 // load generator (tasks/load) while scraping the server's own /metrics,
 // stops early once the SLOs break badly, and renders the results as one
 // self-contained HTML report (SVG charts drawn here, no scripts, no
-// network). Compare merges several sweeps into one report.
+// network). Compare merges several sweeps into one report. ModeSearch
+// finds the capacity instead: the highest request rate meeting every SLO,
+// by bracketing and bisection (search.go) over probes that stop once
+// their percentiles are decided (probe.go, stoprule.go).
 //
 // # Results file (schema "bench/v1")
 //
