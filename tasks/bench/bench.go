@@ -35,7 +35,7 @@
 //	                                               "samples": 30}, ...}},
 //	             "partial": false}],                    // true: canceled (Ctrl+C) before its end
 //	  "best_load_meeting_slos": 4,                      // null when no step met every SLO
-//	  "stopped_by": "limit",                            // limit | slo | canceled | error | running
+//	  "stopped_by": "limit",                            // limit | slo | canceled | error | running | invalid
 //	  "stopped_early_reason": "",                       // why the sweep ended before its last step
 //	  "capacity": {"rate": 48.4, "low": 47.5, "high": 49.2,   // -mode=search only (search.go): the
 //	               "probes": [{"rate": 1, "requests": 60, "seconds": 60,  //   middle of the final bracket
@@ -73,6 +73,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
@@ -96,6 +97,7 @@ const (
 	StoppedCanceled = "canceled" // ctx ended (Ctrl+C)
 	StoppedError    = "error"    // the load generator failed
 	StoppedRunning  = "running"  // an intermediate file, written after a step
+	StoppedInvalid  = "invalid"  // a step measured the load generator, not the server
 )
 
 // SLOSettings are the objectives of the sweep in seconds; 0 means off.
@@ -321,6 +323,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			res.StoppedBy, res.StoppedEarlyReason = StoppedCanceled, fmt.Sprintf("canceled during step %d (%s %v); that step is partial", i+1, o.Mode, l)
 			break
 		}
+		if invalid(lr) {
+			why := fmt.Sprintf("step %d (%s %v) invalid (%s)", i+1, o.Mode, l, strings.Join(lr.Invalid, "; "))
+			res.StoppedBy, res.StoppedEarlyReason = StoppedInvalid, fmt.Sprintf("%s: %v", why, ErrGeneratorLimited)
+			res.finish()
+			tw.end(res)
+			return res, fmt.Errorf("%s: %w", why, ErrGeneratorLimited)
+		}
 		if why := o.Stop.broken(res.Settings.SLO, lr); why != "" {
 			if i < len(o.Steps)-1 {
 				res.StoppedBy = StoppedSLO
@@ -348,7 +357,8 @@ func (r *Result) finish() {
 // SLO (steps in load order; the first failing step ends the search, so a
 // lucky step above a failing one does not count), or nil when the lowest
 // step already failed. Partial (canceled) steps are skipped; a step with
-// arrivals not sent (rate mode, held by the cap) fails.
+// arrivals not sent (rate mode, held by the cap) fails, and so does an
+// invalid one (no server verdict).
 func BestLoad(steps []Step) *float64 {
 	ordered := append([]Step(nil), steps...)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Load < ordered[j].Load })
@@ -357,7 +367,7 @@ func BestLoad(steps []Step) *float64 {
 		if s.Partial || s.Result == nil {
 			continue
 		}
-		if !s.Result.SLOOK || s.Result.Requests.NotSent > 0 {
+		if !s.Result.SLOOK || s.Result.Requests.NotSent > 0 || invalid(s.Result) {
 			break
 		}
 		l := s.Load
@@ -385,6 +395,11 @@ func (r StopRule) broken(slo SLOSettings, lr *load.Result) string {
 	}
 	return ""
 }
+
+// invalid reports whether a run measured the load generator rather than
+// the server. A results file older than the check has no reasons and
+// counts as valid.
+func invalid(lr *load.Result) bool { return !lr.Valid && len(lr.Invalid) > 0 }
 
 // notSent says how many of a rate step's arrivals the in-flight cap held.
 func notSent(lr *load.Result) string {

@@ -169,7 +169,7 @@ func (o *Options) probe(ctx context.Context, base load.Options, slo SLOSettings,
 func probeVerdict(s Step, fail string, slo SLOSettings, rate float64) (verdict, why string) {
 	lr := s.Result
 	switch {
-	case !lr.Valid:
+	case invalid(lr):
 		return ProbeInvalid, strings.Join(lr.Invalid, "; ")
 	case fail != "":
 		return ProbeFail, fail
@@ -277,6 +277,9 @@ func (o *Options) runSearch(ctx context.Context, res *Result, base load.Options)
 			res.StoppedEarlyReason = fmt.Sprintf("canceled during probe %d; that probe is partial", len(c.Probes))
 		}
 		return nil
+	case errors.Is(err, ErrGeneratorLimited):
+		res.StoppedBy, res.StoppedEarlyReason = StoppedInvalid, err.Error()
+		return err
 	case err != nil:
 		res.StoppedBy, res.StoppedEarlyReason = StoppedError, err.Error()
 		return err

@@ -72,7 +72,8 @@ type SearchPlan struct {
 const maxProbes = 64
 
 // ErrGeneratorLimited is wrapped by the error of a search stopped by a
-// probe that was invalid twice: the load generator limited it. It is also
+// probe that was invalid twice, or of a sweep stopped by an invalid step:
+// the load generator limited it. It is also
 // load.ErrInvalid (errors.Is), so that the bench targets exit as an
 // invalid load run does.
 var ErrGeneratorLimited error = generatorLimited{}
@@ -80,7 +81,7 @@ var ErrGeneratorLimited error = generatorLimited{}
 type generatorLimited struct{}
 
 func (generatorLimited) Error() string {
-	return "the load generator, not the server, limited the probe"
+	return "the load generator, not the server, limited the measurement"
 }
 func (generatorLimited) Is(target error) bool { return target == load.ErrInvalid }
 

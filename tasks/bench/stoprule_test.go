@@ -153,3 +153,22 @@ func TestProbeVerdict(t *testing.T) {
 		t.Errorf("SLO broken: %s %q", v, why)
 	}
 }
+
+// An invalid step of a sweep is no server verdict: its row says so and
+// it ends BestLoad as a failing step does; a results file older than the
+// check (no reasons) counts as valid.
+func TestInvalidStep(t *testing.T) {
+	ok := &load.Result{Valid: true, SLOOK: true}
+	old := &load.Result{SLOOK: true}
+	bad := &load.Result{SLOOK: true, Invalid: []string{"scheduling lag p99 40ms"}}
+	if v := Verdict(Step{Load: 4, Result: bad}); v != "INVALID (the load generator limited it): scheduling lag p99 40ms" {
+		t.Errorf("verdict %q", v)
+	}
+	if v := Verdict(Step{Load: 2, Result: old}); v != "ok" {
+		t.Errorf("old file's verdict %q", v)
+	}
+	best := BestLoad([]Step{{Load: 1, Result: ok}, {Load: 2, Result: old}, {Load: 4, Result: bad}, {Load: 8, Result: ok}})
+	if best == nil || *best != 2 {
+		t.Errorf("best load %v, want 2", best)
+	}
+}

@@ -118,6 +118,9 @@ func Verdict(s Step) string {
 		return "partial (canceled)"
 	}
 	rq := s.Result.Requests
+	if invalid(s.Result) {
+		return "INVALID (the load generator limited it): " + strings.Join(s.Result.Invalid, "; ")
+	}
 	if s.Result.SLOOK && rq.NotSent == 0 {
 		return "ok"
 	}
@@ -225,7 +228,9 @@ func PrintCompare(w io.Writer, runs []*Result, names []string) {
 				continue
 			}
 			v := "ok"
-			if Verdict(*s) != "ok" {
+			if invalid(s.Result) {
+				v = "INVALID"
+			} else if Verdict(*s) != "ok" {
 				v = "FAIL"
 			}
 			fmt.Fprintf(tw, "\t%s\t%s\t%.1f\t%s", ui.Seconds(s.Result.TTFTFromIntended.P95), ui.Seconds(s.Result.ITL.P95),
