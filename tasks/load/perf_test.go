@@ -1,0 +1,185 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Constant-mode timing of the simulator that BenchmarkGeneratorProcess
+// drives, and the output length of every request.
+const (
+	perfTTFT   = 50 * time.Millisecond
+	perfITL    = 10 * time.Millisecond
+	perfTokens = 128
+)
+
+// BenchmarkGeneratorProcess measures what a user of the generator gets: the
+// simulator runs in another process (constant mode: TTFT 50 ms, ITL 10 ms,
+// 128 tokens per request, no queueing) and load.Run drives it over
+// loopback in a closed loop at 100 and 1000 streams, for a fixed wall time
+// (LOP_PERF_SECONDS, default 10 s, measured after a 2 s warm-up) whatever
+// b.N is. It reports:
+//
+//	cpu-µs/chunk  the generator's own CPU (getrusage RUSAGE_SELF, user+sys)
+//	              over the measured window, per streamed chunk received in it
+//	chunks/s      chunks received per second in the window
+//	ttft-err-ms   TTFT p50 (from the send) minus the simulator's 50 ms
+//	itl-err-ms    ITL p50 minus the simulator's 10 ms
+//
+// The simulator is $LOP_SIM_BIN, else built from ./cmd/sim; with
+// $LOP_SIM_CPUS (e.g. "2-5") it runs under `taskset -c $LOP_SIM_CPUS`.
+// The generator gets the CPUs its process gets (GOMAXPROCS), e.g. 2:
+//
+//	go test -c -o load.test ./tasks/load && go build -o sim ./cmd/sim
+//	LOP_SIM_BIN=$PWD/sim LOP_SIM_CPUS=2-5 taskset -c 0,1 ./load.test \
+//	    -test.run '^$' -test.bench BenchmarkGeneratorProcess -test.benchtime 1x
+func BenchmarkGeneratorProcess(b *testing.B) {
+	secs := 10.0
+	if s := os.Getenv("LOP_PERF_SECONDS"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("LOP_PERF_SECONDS=%q: expected seconds > 0", s)
+		}
+		secs = v
+	}
+	window := time.Duration(secs * float64(time.Second))
+	const warmup = 2 * time.Second
+	url := startSimProcess(b, 4096)
+	for _, streams := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			for b.Loop() {
+				perfRun(b, url, streams, warmup, window)
+			}
+		})
+	}
+}
+
+// perfRun is one measured closed-loop run of BenchmarkGeneratorProcess.
+func perfRun(b *testing.B, url string, streams int, warmup, window time.Duration) {
+	reg := prometheus.NewRegistry()
+	o := Options{URL: url, Stream: true, Concurrency: streams, MaxTokens: perfTokens, IgnoreEOS: true,
+		Warmup: warmup, Duration: window, Registry: reg, SLO: SLO{Availability: -1, TTFTP95: -1, ITLP95: -1}}
+	type sample struct {
+		cpu    time.Duration
+		chunks uint64
+		at     time.Time
+	}
+	take := func() sample {
+		cpu, _ := processCPU()
+		return sample{cpu: cpu, chunks: chunksSeen(b, reg), at: time.Now()}
+	}
+	done := make(chan [2]sample, 1)
+	go func() {
+		// The window: from the end of the warm-up to the end of sending.
+		time.Sleep(warmup)
+		s0 := take()
+		time.Sleep(window)
+		done <- [2]sample{s0, take()}
+	}()
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Requests.Failed != 0 || res.Requests.OK == 0 {
+		b.Fatalf("requests %+v, errors %+v", res.Requests, res.ErrorSamples)
+	}
+	w := <-done
+	chunks := float64(w[1].chunks - w[0].chunks)
+	if chunks == 0 {
+		b.Fatal("no chunk in the measured window")
+	}
+	b.ReportMetric(float64((w[1].cpu-w[0].cpu).Nanoseconds())/1e3/chunks, "cpu-µs/chunk")
+	b.ReportMetric(chunks/w[1].at.Sub(w[0].at).Seconds(), "chunks/s")
+	b.ReportMetric((res.TTFT.P50-perfTTFT.Seconds())*1e3, "ttft-err-ms")
+	b.ReportMetric((res.ITL.P50-perfITL.Seconds())*1e3, "itl-err-ms")
+}
+
+// chunksSeen is the number of content chunks of the requests finished so
+// far, warm-up included: one first chunk (TTFT) plus the gaps (ITL) each.
+func chunksSeen(b *testing.B, reg *prometheus.Registry) uint64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "loadgen_ttft_seconds", "loadgen_itl_seconds":
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
+// startSimProcess starts the simulator in constant mode in its own process
+// (see BenchmarkGeneratorProcess) with room for seqs streams at once, and
+// returns its API URL; it is stopped when b ends.
+func startSimProcess(b *testing.B, seqs int) string {
+	bin := os.Getenv("LOP_SIM_BIN")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "sim")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/sim")
+		build.Dir = filepath.Join("..", "..")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build ./cmd/sim: %v\n%s", err, out)
+		}
+	}
+	args := []string{bin, "-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
+		"-output-tokens-mean", strconv.Itoa(perfTokens), "-output-tokens-sigma", "0",
+		"-max-num-seqs", strconv.Itoa(seqs), "-max-waiting-queue-length", strconv.Itoa(seqs),
+		"-max-model-len", "1000000", "-num-gpu-blocks", "1000000"}
+	if cpus := os.Getenv("LOP_SIM_CPUS"); cpus != "" {
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			args = append([]string{ts, "-c", cpus}, args...)
+		} else {
+			b.Logf("LOP_SIM_CPUS=%s: no taskset, the simulator runs on any CPU", cpus)
+		}
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	api := regexp.MustCompile(`API (http://\S+),`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := api.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			} else {
+				fmt.Fprintln(os.Stderr, sc.Text())
+			}
+		}
+		close(found)
+	}()
+	select {
+	case url, ok := <-found:
+		if !ok {
+			b.Fatal("the simulator exited before it said its API address")
+		}
+		return url
+	case <-time.After(30 * time.Second):
+		b.Fatal("the simulator did not say its API address in 30 s")
+	}
+	return ""
+}
