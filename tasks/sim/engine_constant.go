@@ -135,6 +135,13 @@ func (e *engine) constBlocks(r *request) {
 	r.blocksCounted = b
 }
 
+// constTick is the shortest time runConstant sleeps between two token
+// wakes: each wake produces every token due by then, so with thousands of
+// streams the engine wakes about once per tick (not once per token) and a
+// token leaves at most a tick after it is due. Its recorded time stays the
+// due time, so the engine's figures keep the configured TTFT and ITL.
+const constTick = time.Millisecond
+
 func (e *engine) runConstant(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -148,6 +155,9 @@ func (e *engine) runConstant(ctx context.Context) {
 		var due time.Time
 		if len(e.cheap) > 0 {
 			due = e.cheap[0].due
+			if next := now.Add(constTick); due.Before(next) {
+				due = next
+			}
 		}
 		e.sleep(ctx, timer, due)
 	}

@@ -18,11 +18,12 @@ func appendUsage(b []byte, prompt, gen int) []byte {
 	return append(b, '}')
 }
 
-// streamOpenAI writes the SSE stream as vLLM does: one chunk per engine
-// output (several tokens when the client is slower than the engine), the
-// finish_reason on the chunk with the last text, an optional usage chunk,
-// then "data: [DONE]". An engine failure ends the stream with an error
-// chunk.
+// streamOpenAI writes the SSE stream as vLLM does, with one chunk per
+// token (vLLM sends one per engine output, which holds several tokens when
+// the client is slower than the engine; here late tokens are still one
+// chunk each, written together), the finish_reason on the chunk with the
+// last text, an optional usage chunk, then "data: [DONE]". An engine
+// failure ends the stream with an error chunk.
 func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *openAIRequest, reqs []*request, chat bool, id string, created int64) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -72,33 +73,16 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 			}
 			first = false
 			failed := p.done && p.reason == FinishError
-			if p.produced > sent || (p.done && !failed) {
-				buf = append(buf, head...)
-				buf = append(buf, `{"index":`...)
-				buf = strconv.AppendInt(buf, int64(i), 10)
-				if chat {
-					buf = append(buf, `,"delta":{"content":"`...)
-				} else {
-					buf = append(buf, `,"text":"`...)
-				}
-				buf = outputText(buf, r.textSeed, sent, p.produced) // pseudo-words need no escaping
-				buf = append(buf, '"')
-				if chat {
-					buf = append(buf, '}')
-				}
-				buf = append(buf, `,"logprobs":null,"finish_reason":`...)
-				if p.done && !failed {
-					buf = append(buf, '"')
-					buf = append(buf, p.reason...)
-					buf = append(buf, `","stop_reason":null}]`...)
-				} else if chat {
-					buf = append(buf, `null}]`...)
-				} else {
-					buf = append(buf, `null,"stop_reason":null}]`...)
-				}
+			// One event per token, late ones too: a client slower than the
+			// engine gets several events in one write, never one event
+			// with several tokens.
+			for k := sent; k < p.produced || (k == sent && p.done && !failed); k++ {
+				end := min(k+1, p.produced)
+				last := end == p.produced && p.done && !failed
+				buf = appendCompletionChunk(buf, head, chat, i, r.textSeed, k, end, last, p.reason)
 				if continuous {
 					buf = append(buf, `,"usage":`...)
-					buf = appendUsage(buf, r.spec.prompt.tokens, p.produced)
+					buf = appendUsage(buf, r.spec.prompt.tokens, end)
 				}
 				buf = append(buf, "}\n\n"...)
 			}
@@ -130,4 +114,35 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	}
 	buf = append(buf, "data: [DONE]\n\n"...)
 	_ = flushWrite(w, fl, buf)
+}
+
+// appendCompletionChunk appends the start of a chunk with the text of
+// tokens [from, to) of choice i (the caller closes it, after an optional
+// usage field, with "}\n\n"); last gives it the finish reason.
+func appendCompletionChunk(buf, head []byte, chat bool, i int, seed uint64, from, to int, last bool, reason string) []byte {
+	buf = append(buf, head...)
+	buf = append(buf, `{"index":`...)
+	buf = strconv.AppendInt(buf, int64(i), 10)
+	if chat {
+		buf = append(buf, `,"delta":{"content":"`...)
+	} else {
+		buf = append(buf, `,"text":"`...)
+	}
+	buf = outputText(buf, seed, from, to) // pseudo-words need no escaping
+	buf = append(buf, '"')
+	if chat {
+		buf = append(buf, '}')
+	}
+	buf = append(buf, `,"logprobs":null,"finish_reason":`...)
+	switch {
+	case last:
+		buf = append(buf, '"')
+		buf = append(buf, reason...)
+		buf = append(buf, `","stop_reason":null}]`...)
+	case chat:
+		buf = append(buf, `null}]`...)
+	default:
+		buf = append(buf, `null,"stop_reason":null}]`...)
+	}
+	return buf
 }
