@@ -195,66 +195,111 @@ func lit(b []byte, i int, s string) (int, error) {
 }
 
 // eachField calls f for each key/value of the object in b (the whole of b
-// must be one object, with optional surrounding whitespace). Keys with
-// escapes bail out. f returns an error to stop.
+// must be one object, with optional surrounding whitespace), validating
+// the object as it goes: one pass over the bytes. Keys with escapes bail
+// out. f returns an error to stop. On an error f may already have been
+// called for the members before it: the callers decode into a value they
+// reset before falling back to encoding/json.
 func eachField(b []byte, f func(key, val []byte) error) error {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errBail
 	}
-	end, err := skipValue(b, i, 0)
+	end, err := walkObject(b, i, 0, func(key []byte, i int) (int, error) {
+		end, err := skipValue(b, i, 1)
+		if err != nil {
+			return 0, err
+		}
+		return end, f(key, b[i:end])
+	})
 	if err != nil {
 		return err
 	}
 	if skipWS(b, end) != len(b) {
 		return errSyntax
 	}
-	return walkFields(b[i:end], f)
+	return nil
 }
 
-// walkFields is eachField for an object already validated (b starts with '{').
-func walkFields(b []byte, f func(key, val []byte) error) error {
-	i := skipWS(b, 1)
-	if b[i] == '}' {
-		return nil
+// walkObject walks the object that starts at b[i] == '{' (at nesting depth
+// depth), validating its syntax, and calls member for each key with the
+// index of its value (no leading whitespace); member returns the index just
+// past the value, which it decodes or skips (skipValue at depth+1). It
+// returns the index just past the closing '}'. Keys with escapes bail out.
+func walkObject(b []byte, i, depth int, member func(key []byte, i int) (int, error)) (int, error) {
+	if depth > 10000 {
+		return 0, errBail
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
 	}
 	for {
-		kEnd, esc, _ := scanString(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return 0, errSyntax
+		}
+		kEnd, esc, err := scanString(b, i)
+		if err != nil {
+			return 0, err
+		}
 		if esc {
-			return errBail
+			return 0, errBail
 		}
 		key := b[i+1 : kEnd-1]
 		i = skipWS(b, kEnd)
-		i = skipWS(b, i+1) // ':'
-		vEnd, _ := skipValue(b, i, 0)
-		if err := f(key, b[i:vEnd]); err != nil {
-			return err
-		}
-		i = skipWS(b, vEnd)
-		if b[i] == '}' {
-			return nil
+		if i >= len(b) || b[i] != ':' {
+			return 0, errSyntax
 		}
 		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return 0, errSyntax
+		}
+		if i, err = member(key, i); err != nil {
+			return 0, err
+		}
+		var closed bool
+		if i, closed, err = afterElem(b, i, '}'); err != nil || closed {
+			return i, err
+		}
 	}
 }
 
-// eachElem calls f for each element of a valid JSON array.
-func eachElem(b []byte, f func(val []byte) error) error {
-	i := skipWS(b, 1)
-	if b[i] == ']' {
-		return nil
+// walkArray walks the array that starts at b[i] == '[' (at nesting depth
+// depth), validating its syntax, and calls elem with the index of each
+// element; elem returns the index just past it. It returns the index just
+// past the closing ']'.
+func walkArray(b []byte, i, depth int, elem func(i int) (int, error)) (int, error) {
+	if depth > 10000 {
+		return 0, errBail
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
 	}
 	for {
-		vEnd, _ := skipValue(b, i, 0)
-		if err := f(b[i:vEnd]); err != nil {
-			return err
+		if i >= len(b) {
+			return 0, errSyntax
 		}
-		i = skipWS(b, vEnd)
-		if b[i] == ']' {
-			return nil
+		var err error
+		if i, err = elem(i); err != nil {
+			return 0, err
 		}
-		i = skipWS(b, i+1)
+		var closed bool
+		if i, closed, err = afterElem(b, i, ']'); err != nil || closed {
+			return i, err
+		}
 	}
+}
+
+// scalarAt returns the value at b[i] and the index past it, for a member
+// decoded as a scalar (string, number, literal): a container is skipped
+// whole (at depth) and returned as well, for the decoder to refuse.
+func scalarAt(b []byte, i, depth int) ([]byte, int, error) {
+	end, err := skipValue(b, i, depth)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b[i:end], end, nil
 }
 
 // matchKey reports an exact match; a case-insensitive-only match with a
@@ -345,95 +390,28 @@ func decodeInt(v []byte) (int, error) {
 	return n, nil
 }
 
-// fastOpenAI decodes a chunk into c (which must be reset).
+// fastOpenAI decodes a chunk into c (which must be reset), in one pass.
 func fastOpenAI(data []byte, c *oaChunk) error {
-	return eachField(data, func(key, val []byte) error {
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errBail
+	}
+	end, err := walkObject(data, i, 0, func(key []byte, i int) (int, error) {
 		k, err := keySwitch(key, "choices", "usage", "error", "object", "message")
 		if err != nil {
-			return err
+			return 0, err
 		}
 		switch k {
 		case 0:
-			// Mirror encoding/json: null sets a nil slice, [] a new empty
-			// one, and elements are decoded in place into the reused
-			// backing array (which matters only for duplicate keys).
-			if val[0] == 'n' {
-				c.Choices = nil
-				return nil
-			}
-			if val[0] != '[' {
-				return errBail
-			}
-			c.Choices = c.Choices[:0]
-			if skipWS(val, 1) < len(val) && val[skipWS(val, 1)] == ']' {
-				c.Choices = c.Choices[:0:0]
-				return nil
-			}
-			return eachElem(val, func(el []byte) error {
-				if len(c.Choices) < cap(c.Choices) {
-					c.Choices = c.Choices[:len(c.Choices)+1]
-				} else {
-					c.Choices = append(c.Choices, oaChoice{})
-				}
-				ch := &c.Choices[len(c.Choices)-1]
-				if el[0] == 'n' {
-					return nil
-				}
-				if el[0] != '{' {
-					return errBail
-				}
-				return walkFields(el, func(key, val []byte) error {
-					k, err := keySwitch(key, "text", "delta", "message", "finish_reason")
-					if err != nil {
-						return err
-					}
-					switch k {
-					case 0:
-						err = setString(val, &ch.Text)
-					case 1:
-						err = fastDelta(val, &ch.Delta)
-					case 2:
-						err = fastDelta(val, &ch.Message)
-					case 3:
-						if val[0] == 'n' {
-							ch.FinishReason = nil
-							return nil
-						}
-						var s string
-						if err = setString(val, &s); err == nil {
-							ch.FinishReason = &s
-						}
-					}
-					return err
-				})
-			})
+			return fastChoices(data, i, c)
 		case 1:
-			if val[0] == 'n' {
-				c.Usage = nil
-				return nil
-			}
-			if val[0] != '{' {
-				return errBail
-			}
-			if c.Usage == nil {
-				c.Usage = new(Usage)
-			}
-			u := c.Usage
-			return walkFields(val, func(key, val []byte) error {
-				k, err := keySwitch(key, "prompt_tokens", "completion_tokens", "total_tokens")
-				if err != nil {
-					return err
-				}
-				switch k {
-				case 0:
-					err = setInt(val, &u.PromptTokens)
-				case 1:
-					err = setInt(val, &u.CompletionTokens)
-				case 2:
-					err = setInt(val, &u.TotalTokens)
-				}
-				return err
-			})
+			return fastUsage(data, i, c)
+		}
+		val, end, err := scalarAt(data, i, 1)
+		if err != nil {
+			return 0, err
+		}
+		switch k {
 		case 2:
 			c.Error = append(c.Error[:0], val...)
 		case 3:
@@ -441,31 +419,144 @@ func fastOpenAI(data []byte, c *oaChunk) error {
 		case 4:
 			err = setString(val, &c.Message)
 		}
+		return end, err
+	})
+	if err != nil {
 		return err
+	}
+	if skipWS(data, end) != len(data) {
+		return errSyntax
+	}
+	return nil
+}
+
+// fastChoices decodes the "choices" value at data[i] into c.Choices and
+// returns the index past it.
+func fastChoices(data []byte, i int, c *oaChunk) (int, error) {
+	// Mirror encoding/json: null sets a nil slice, [] a new empty one, and
+	// elements are decoded in place into the reused backing array (which
+	// matters only for duplicate keys).
+	switch data[i] {
+	case 'n':
+		c.Choices = nil
+		return lit(data, i, "null")
+	case '[':
+	default:
+		return 0, errBail
+	}
+	c.Choices = c.Choices[:0]
+	if j := skipWS(data, i+1); j < len(data) && data[j] == ']' {
+		c.Choices = c.Choices[:0:0]
+		return j + 1, nil
+	}
+	return walkArray(data, i, 1, func(i int) (int, error) {
+		if len(c.Choices) < cap(c.Choices) {
+			c.Choices = c.Choices[:len(c.Choices)+1]
+		} else {
+			c.Choices = append(c.Choices, oaChoice{})
+		}
+		ch := &c.Choices[len(c.Choices)-1]
+		switch data[i] {
+		case 'n':
+			return lit(data, i, "null")
+		case '{':
+		default:
+			return 0, errBail
+		}
+		return walkObject(data, i, 2, func(key []byte, i int) (int, error) {
+			k, err := keySwitch(key, "text", "delta", "message", "finish_reason")
+			if err != nil {
+				return 0, err
+			}
+			switch k {
+			case 1:
+				return fastDelta(data, i, &ch.Delta)
+			case 2:
+				return fastDelta(data, i, &ch.Message)
+			}
+			val, end, err := scalarAt(data, i, 3)
+			if err != nil {
+				return 0, err
+			}
+			switch k {
+			case 0:
+				err = setString(val, &ch.Text)
+			case 3:
+				if val[0] == 'n' {
+					ch.FinishReason = nil
+					return end, nil
+				}
+				var s string
+				if err = setString(val, &s); err == nil {
+					ch.FinishReason = &s
+				}
+			}
+			return end, err
+		})
 	})
 }
 
-func fastDelta(val []byte, d *oaDelta) error {
-	if val[0] == 'n' {
-		return nil
+// fastUsage decodes the "usage" value at data[i] into c.Usage and returns
+// the index past it.
+func fastUsage(data []byte, i int, c *oaChunk) (int, error) {
+	switch data[i] {
+	case 'n':
+		c.Usage = nil
+		return lit(data, i, "null")
+	case '{':
+	default:
+		return 0, errBail
 	}
-	if val[0] != '{' {
-		return errBail
+	if c.Usage == nil {
+		c.Usage = new(Usage)
 	}
-	return walkFields(val, func(key, val []byte) error {
-		k, err := keySwitch(key, "content", "reasoning_content", "reasoning")
-		if err != nil {
-			return err
-		}
+	u := c.Usage
+	return walkScalars(data, i, 1, func(k int, val []byte) error {
 		switch k {
 		case 0:
-			err = setString(val, &d.Content)
+			return setInt(val, &u.PromptTokens)
 		case 1:
-			err = setString(val, &d.ReasoningContent)
-		case 2:
-			err = setString(val, &d.Reasoning)
+			return setInt(val, &u.CompletionTokens)
 		}
-		return err
+		return setInt(val, &u.TotalTokens)
+	}, "prompt_tokens", "completion_tokens", "total_tokens")
+}
+
+// fastDelta decodes the delta (or message) object at data[i] into d and
+// returns the index past it.
+func fastDelta(data []byte, i int, d *oaDelta) (int, error) {
+	switch data[i] {
+	case 'n':
+		return lit(data, i, "null")
+	case '{':
+	default:
+		return 0, errBail
+	}
+	return walkScalars(data, i, 3, func(k int, val []byte) error {
+		switch k {
+		case 0:
+			return setString(val, &d.Content)
+		case 1:
+			return setString(val, &d.ReasoningContent)
+		}
+		return setString(val, &d.Reasoning)
+	}, "content", "reasoning_content", "reasoning")
+}
+
+// walkScalars walks the object at data[i] (at depth) whose known members
+// are scalars: set gets the index among known and the value of each known
+// member; the others are skipped.
+func walkScalars(data []byte, i, depth int, set func(k int, val []byte) error, known ...string) (int, error) {
+	return walkObject(data, i, depth, func(key []byte, i int) (int, error) {
+		k, err := keySwitch(key, known...)
+		if err != nil {
+			return 0, err
+		}
+		val, end, err := scalarAt(data, i, depth+1)
+		if err != nil || k < 0 {
+			return end, err
+		}
+		return end, set(k, val)
 	})
 }
 
