@@ -302,20 +302,6 @@ func scalarAt(b []byte, i, depth int) ([]byte, int, error) {
 	return b[i:end], end, nil
 }
 
-// matchKey reports an exact match; a case-insensitive-only match with a
-// known key bails out (encoding/json would match it).
-func matchKey(key []byte, known string) (bool, error) {
-	if string(key) == known {
-		return true, nil
-	}
-	// ASCII keys can fold-match only at equal length; non-ASCII keys may
-	// fold to ASCII (Kelvin sign, long s) at other lengths.
-	if (len(key) == len(known) || !isASCII(key)) && bytes.EqualFold(key, []byte(known)) {
-		return false, errBail
-	}
-	return false, nil
-}
-
 func isASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 {
@@ -326,15 +312,20 @@ func isASCII(b []byte) bool {
 }
 
 // keySwitch returns the index of key among known, -1 for an unknown key, or
-// errBail for a case-insensitive-only match.
+// errBail for a case-insensitive-only match with a known key (encoding/json
+// would match it).
 func keySwitch(key []byte, known ...string) (int, error) {
 	for i, k := range known {
-		ok, err := matchKey(key, k)
-		if err != nil {
-			return -1, err
-		}
-		if ok {
+		if string(key) == k {
 			return i, nil
+		}
+	}
+	// ASCII keys can fold-match only at equal length; non-ASCII keys may
+	// fold to ASCII (Kelvin sign, long s) at other lengths.
+	ascii := isASCII(key)
+	for _, k := range known {
+		if (len(key) == len(k) || !ascii) && bytes.EqualFold(key, []byte(k)) {
+			return -1, errBail
 		}
 	}
 	return -1, nil
