@@ -73,6 +73,7 @@ type request struct {
 	done     bool
 	reason   string
 	notify   chan struct{}
+	sink     streamSink // set once by the handler (constant mode); then notify is not used
 	aborted  atomic.Bool
 }
 
@@ -100,18 +101,26 @@ func (r *request) next(ctx context.Context, have int) (progress, error) {
 	}
 }
 
-func (r *request) publish(done bool, reason string) {
+// publish makes the scheduler's progress of r visible to its client and
+// wakes it; it returns true, waking nobody, when r has a sink (the caller,
+// engine.publish, queues it for its writer).
+func (r *request) publish(done bool, reason string) bool {
 	r.mu.Lock()
 	r.produced = r.generated
 	if done {
 		r.done = true
 		r.reason = reason
 	}
+	sink := r.sink
 	r.mu.Unlock()
+	if sink != nil {
+		return true
+	}
 	select {
 	case r.notify <- struct{}{}:
 	default:
 	}
+	return false
 }
 
 // Timings of a finished request, for recorders.
@@ -197,6 +206,9 @@ type engine struct {
 	recorders  []recorder
 	cheap      constHeap
 	lastWake   time.Time
+	shards     []*sinkShard // constant mode: stream writers
+	outbox     []*request   // published this wake, for the writers
+	shardBufs  [][]*request
 
 	now func() time.Time
 }
@@ -211,6 +223,9 @@ func newEngine(cfg Config) *engine {
 	}
 	if cfg.EnablePrefixCaching {
 		e.pc = newPrefixCache(cfg.NumGPUBlocks)
+	}
+	if e.constant {
+		e.shards = newSinkShards()
 	}
 	return e
 }
@@ -314,7 +329,7 @@ func (e *engine) finish(r *request, reason string, t time.Time) {
 	} else {
 		e.rep.finished = append(e.rep.finished, r)
 	}
-	r.publish(true, reason)
+	e.publish(r, true, reason)
 }
 
 func (e *engine) fillGauges() {

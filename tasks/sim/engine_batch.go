@@ -219,7 +219,7 @@ func (e *engine) complete(end time.Time) {
 				r.stalled = true
 				r.stallUntil = end.Add(e.cfg.Stall)
 			}
-			r.publish(false, "")
+			e.publish(r, false, "")
 		}
 	}
 	if anyDone {

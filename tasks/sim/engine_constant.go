@@ -96,7 +96,7 @@ func (e *engine) constAdvance(now time.Time) {
 			r.due = r.due.Add(e.cfg.Stall)
 		}
 		heap.Fix(&e.cheap, 0)
-		r.publish(false, "")
+		e.publish(r, false, "")
 	}
 	e.rep.iterTokens = e.rep.promptTokens + e.rep.genTokens
 	e.rep.iteration = e.rep.genTokens > 0
@@ -110,6 +110,7 @@ func (e *engine) constAdvance(now time.Time) {
 			rec.record(&e.rep)
 		}
 	}
+	e.flushOutbox()
 }
 
 // constReapAborted ends the aborted requests, waiting or running, and
@@ -143,6 +144,7 @@ func (e *engine) constBlocks(r *request) {
 const constTick = time.Millisecond
 
 func (e *engine) runConstant(ctx context.Context) {
+	e.runWriters(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for ctx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // vLLM's OpenAI-compatible streaming responses (server-sent events).
@@ -23,7 +24,9 @@ func appendUsage(b []byte, prompt, gen int) []byte {
 // the client is slower than the engine; here late tokens are still one
 // chunk each, written together), the finish_reason on the chunk with the
 // last text, an optional usage chunk, then "data: [DONE]". An engine
-// failure ends the stream with an error chunk.
+// failure ends the stream with an error chunk. In constant mode a stream
+// of one choice is written by the engine's stream writers (sink.go); this
+// goroutine only waits for its end.
 func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *openAIRequest, reqs []*request, chat bool, id string, created int64) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -33,14 +36,14 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	if fl != nil {
 		fl.Flush()
 	}
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	continuous := includeUsage && req.StreamOptions.ContinuousUsageStats
+	st := &oaStream{w: w, fl: fl, chat: chat, buf: make([]byte, 0, 512)}
+	st.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	st.continuous = st.includeUsage && req.StreamOptions.ContinuousUsageStats
 	obj := "text_completion"
 	if chat {
 		obj = "chat.completion.chunk"
 	}
-	var head []byte
-	head = append(head, `data: {"id":`...)
+	head := append([]byte(nil), `data: {"id":`...)
 	head = appendJSONString(head, id)
 	head = append(head, `,"object":"`...)
 	head = append(head, obj...)
@@ -48,72 +51,144 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	head = strconv.AppendInt(head, created, 10)
 	head = append(head, `,"model":`...)
 	head = appendJSONString(head, s.cfg.ServedModelName)
-	head = append(head, `,"choices":[`...)
-	buf := make([]byte, 0, 512)
-	var promptTok, genTok int
+	st.head = append(head, `,"choices":[`...)
+	if len(reqs) == 1 && s.eng.shards != nil {
+		st.begin(0, reqs[0])
+		st.ended = make(chan struct{})
+		s.eng.attach(reqs[0], st)
+		select {
+		case <-st.ended:
+		case <-ctx.Done():
+			st.mu.Lock()
+			st.closed = true // a writer in deliver has finished; no other starts
+			st.mu.Unlock()
+		}
+		return
+	}
 	for i, r := range reqs {
-		sent := 0
-		first := true
+		st.begin(i, r)
 		for {
-			p, err := r.next(ctx, sent)
+			p, err := r.next(ctx, st.sent)
 			if err != nil {
 				return
 			}
-			buf = buf[:0]
-			if chat && first {
-				buf = append(buf, head...)
-				buf = append(buf, `{"index":`...)
-				buf = strconv.AppendInt(buf, int64(i), 10)
-				buf = append(buf, `,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`...)
-				if continuous {
-					buf = append(buf, `,"usage":`...)
-					buf = appendUsage(buf, r.spec.prompt.tokens, 0)
-				}
-				buf = append(buf, "}\n\n"...)
-			}
-			first = false
-			failed := p.done && p.reason == FinishError
-			// One event per token, late ones too: a client slower than the
-			// engine gets several events in one write, never one event
-			// with several tokens.
-			for k := sent; k < p.produced || (k == sent && p.done && !failed); k++ {
-				end := min(k+1, p.produced)
-				last := end == p.produced && p.done && !failed
-				buf = appendCompletionChunk(buf, head, chat, i, r.textSeed, k, end, last, p.reason)
-				if continuous {
-					buf = append(buf, `,"usage":`...)
-					buf = appendUsage(buf, r.spec.prompt.tokens, end)
-				}
-				buf = append(buf, "}\n\n"...)
-			}
-			sent = p.produced
-			if failed {
-				e := &apiError{status: 500, typ: "InternalServerError", message: "Simulated engine failure during generation (-midstream-failure-rate)."}
-				buf = append(buf, "data: "...)
-				buf = append(buf, e.body()...)
-				buf = append(buf, "\n\ndata: [DONE]\n\n"...)
-				_ = flushWrite(w, fl, buf)
+			over, stop := st.step(p)
+			if stop {
 				return
 			}
-			if flushWrite(w, fl, buf) != nil {
-				return
-			}
-			if p.done {
+			if over {
 				break
 			}
 		}
-		promptTok += r.spec.prompt.tokens
-		genTok += sent
 	}
-	buf = buf[:0]
-	if includeUsage {
-		buf = append(buf, head[:len(head)-len(`,"choices":[`)]...)
+	st.end()
+}
+
+// oaStream is the state of one OpenAI stream.
+type oaStream struct {
+	w                              http.ResponseWriter
+	fl                             http.Flusher
+	head, buf                      []byte
+	chat, includeUsage, continuous bool
+	i                              int // current choice
+	r                              *request
+	sent                           int
+	first                          bool
+	promptTok, genTok              int
+	mu                             sync.Mutex // sink mode: held while writing
+	closed                         bool       // sink mode: nothing more is written
+	ended                          chan struct{}
+}
+
+// begin starts choice i, request r.
+func (st *oaStream) begin(i int, r *request) {
+	st.i, st.r, st.sent, st.first = i, r, 0, true
+}
+
+// step writes what p adds to the current choice. over: the choice is
+// done; stop: the stream is over (a failure, or the client is gone).
+func (st *oaStream) step(p progress) (over, stop bool) {
+	if p.produced <= st.sent && !p.done {
+		return false, false
+	}
+	r, buf := st.r, st.buf[:0]
+	if st.chat && st.first {
+		buf = append(buf, st.head...)
+		buf = append(buf, `{"index":`...)
+		buf = strconv.AppendInt(buf, int64(st.i), 10)
+		buf = append(buf, `,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`...)
+		if st.continuous {
+			buf = append(buf, `,"usage":`...)
+			buf = appendUsage(buf, r.spec.prompt.tokens, 0)
+		}
+		buf = append(buf, "}\n\n"...)
+	}
+	st.first = false
+	failed := p.done && p.reason == FinishError
+	// One event per token, late ones too: a client slower than the engine
+	// gets several events in one write, never one event with several
+	// tokens.
+	for k := st.sent; k < p.produced || (k == st.sent && p.done && !failed); k++ {
+		end := min(k+1, p.produced)
+		last := end == p.produced && p.done && !failed
+		buf = appendCompletionChunk(buf, st.head, st.chat, st.i, r.textSeed, k, end, last, p.reason)
+		if st.continuous {
+			buf = append(buf, `,"usage":`...)
+			buf = appendUsage(buf, r.spec.prompt.tokens, end)
+		}
+		buf = append(buf, "}\n\n"...)
+	}
+	st.sent = p.produced
+	st.buf = buf
+	if failed {
+		e := &apiError{status: 500, typ: "InternalServerError", message: "Simulated engine failure during generation (-midstream-failure-rate)."}
+		buf = append(buf, "data: "...)
+		buf = append(buf, e.body()...)
+		buf = append(buf, "\n\ndata: [DONE]\n\n"...)
+		st.buf = buf
+		_ = flushWrite(st.w, st.fl, buf)
+		return true, true
+	}
+	if flushWrite(st.w, st.fl, buf) != nil {
+		return true, true
+	}
+	if p.done {
+		st.promptTok += r.spec.prompt.tokens
+		st.genTok += st.sent
+	}
+	return p.done, false
+}
+
+// end writes the optional usage chunk and "data: [DONE]".
+func (st *oaStream) end() {
+	buf := st.buf[:0]
+	if st.includeUsage {
+		buf = append(buf, st.head[:len(st.head)-len(`,"choices":[`)]...)
 		buf = append(buf, `,"choices":[],"usage":`...)
-		buf = appendUsage(buf, promptTok, genTok)
+		buf = appendUsage(buf, st.promptTok, st.genTok)
 		buf = append(buf, "}\n\n"...)
 	}
 	buf = append(buf, "data: [DONE]\n\n"...)
-	_ = flushWrite(w, fl, buf)
+	st.buf = buf
+	_ = flushWrite(st.w, st.fl, buf)
+}
+
+// deliver is the sink mode's step, on a writer goroutine: when the
+// stream is over it ends it and lets the handler return.
+func (st *oaStream) deliver(p progress) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return
+	}
+	over, stop := st.step(p)
+	if over && !stop {
+		st.end()
+	}
+	if over || stop {
+		st.closed = true
+		close(st.ended)
+	}
 }
 
 // appendCompletionChunk appends the start of a chunk with the text of

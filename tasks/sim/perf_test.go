@@ -35,7 +35,8 @@ const (
 // last one ends; the streams start evenly spread over one request's
 // duration, and the measurement window starts when every stream has run
 // for two request durations and lasts until the end (LOP_PERF_SECONDS,
-// default 5, after the ramp).
+// default 5, after the ramp). LOP_PERF_STREAMS (default "1000,2000,4000")
+// lists the stream counts.
 //
 // Metrics:
 //   - delivered/ideal: tokens received in the window over the ideal, streams
@@ -67,7 +68,18 @@ func BenchmarkSimProcess(b *testing.B) {
 		}
 		secs = f
 	}
-	for _, n := range []int{1000, 2000, 4000} {
+	counts := []int{1000, 2000, 4000}
+	if v := os.Getenv("LOP_PERF_STREAMS"); v != "" {
+		counts = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("LOP_PERF_STREAMS=%q: want stream counts separated by commas", v)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, n := range counts {
 		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
 			if testing.Short() {
 				b.Skip("-short")
