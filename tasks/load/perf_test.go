@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ const (
 //	chunks/s      chunks received per second in the window
 //	ttft-err-ms   TTFT p50 (from the send) minus the simulator's 50 ms
 //	itl-err-ms    ITL p50 minus the simulator's 10 ms
+//	reads/chunk   read system calls per chunk (Linux: /proc/self/io syscr)
 //
 // The simulator is $LOP_SIM_BIN, else built from ./cmd/sim; with
 // $LOP_SIM_CPUS (e.g. "2-5") it runs under `taskset -c $LOP_SIM_CPUS`.
@@ -72,11 +74,12 @@ func perfRun(b *testing.B, url string, streams int, warmup, window time.Duration
 	type sample struct {
 		cpu    time.Duration
 		chunks uint64
+		reads  int64 // -1: unknown
 		at     time.Time
 	}
 	take := func() sample {
 		cpu, _ := processCPU()
-		return sample{cpu: cpu, chunks: chunksSeen(b, reg), at: time.Now()}
+		return sample{cpu: cpu, chunks: chunksSeen(b, reg), reads: readCalls(), at: time.Now()}
 	}
 	done := make(chan [2]sample, 1)
 	go func() {
@@ -102,6 +105,26 @@ func perfRun(b *testing.B, url string, streams int, warmup, window time.Duration
 	b.ReportMetric(chunks/w[1].at.Sub(w[0].at).Seconds(), "chunks/s")
 	b.ReportMetric((res.TTFT.P50-perfTTFT.Seconds())*1e3, "ttft-err-ms")
 	b.ReportMetric((res.ITL.P50-perfITL.Seconds())*1e3, "itl-err-ms")
+	if w[0].reads >= 0 && w[1].reads >= 0 {
+		b.ReportMetric(float64(w[1].reads-w[0].reads)/chunks, "reads/chunk")
+	}
+}
+
+// readCalls is the number of read system calls the process has made
+// (Linux's /proc/self/io syscr), or -1 where the system does not say.
+func readCalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // chunksSeen is the number of content chunks of the requests finished so
