@@ -11,6 +11,13 @@
 // process starts (go.dev/issue/46279), so the simulator needs no code for
 // it; it keeps at most -max-connections open (default: that limit less a
 // reserve) and warns when the limit allows fewer than lowConnections.
+//
+// Garbage collection: without a GOGC environment variable the simulator
+// runs with GOGC=400 (gcPercent), not Go's 100: thousands of streams
+// allocate per request (the request, its parsing, its stream state) while
+// little stays live, and collecting four times less often saves CPU that
+// streaming needs, for a peak heap about 2.5 times larger. GOGC=100 in the
+// environment restores Go's default.
 package main
 
 import (
@@ -20,13 +27,23 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+// gcPercent is the GOGC the simulator runs with when the environment sets
+// none.
+const gcPercent = 400
+
+func main() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
+	os.Exit(run(os.Args[1:]))
+}
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)

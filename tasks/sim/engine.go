@@ -64,8 +64,7 @@ type request struct {
 	cachedTokens  int
 	finishReason  string
 	due           time.Time // constant mode
-	heapIdx       int
-	blocksCounted int // constant mode
+	blocksCounted int       // constant mode
 
 	// consumer side
 	mu       sync.Mutex
@@ -245,7 +244,7 @@ func (e *engine) submitAt(spec requestSpec, arrival time.Time) (*request, error)
 		e.queued.Add(1)
 	}
 	seq := e.seq.Add(1)
-	r := &request{spec: spec, seq: seq, arrival: arrival, notify: make(chan struct{}, 1), heapIdx: -1}
+	r := &request{spec: spec, seq: seq, arrival: arrival, notify: make(chan struct{}, 1)}
 	base := splitmix64(e.cfg.Seed ^ splitmix64(seq))
 	if spec.hasSeed {
 		base = splitmix64(spec.seed ^ 0x51ed)

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"context"
 	"time"
 )
@@ -15,28 +14,64 @@ import (
 // counts from its arrival, the queue wait included, as a real server's.
 // One goroutine (runConstant) pops due tokens from a heap.
 
-// constHeap orders the running requests by when their next token is due.
-type constHeap []*request
+// constHeap orders the running requests by when their next token is due,
+// a binary min-heap of items that hold the due time, so that comparisons
+// do not touch the requests.
+type constHeap []constItem
 
-func (h constHeap) Len() int           { return len(h) }
-func (h constHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h constHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
+type constItem struct {
+	due time.Time // r.due
+	r   *request
 }
-func (h *constHeap) Push(x any) {
-	r := x.(*request)
-	r.heapIdx = len(*h)
-	*h = append(*h, r)
+
+func (h constHeap) less(i, j int) bool { return h[i].due.Before(h[j].due) }
+
+func (h *constHeap) push(r *request) {
+	*h = append(*h, constItem{r.due, r})
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
 }
-func (h *constHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	r.heapIdx = -1
-	return r
+
+// down restores the heap below i.
+func (h constHeap) down(i int) {
+	n := len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && h.less(c+1, c) {
+			c++
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// popTop takes out the first item.
+func (h *constHeap) popTop() {
+	q := *h
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = constItem{}
+	*h = q[:last]
+	(*h).down(0)
+}
+
+// fixTop restores the heap after the first request's due time changed.
+func (h constHeap) fixTop() {
+	h[0].due = h[0].r.due
+	h.down(0)
 }
 
 // constAdmit starts waiting requests, oldest first, while fewer than
@@ -55,7 +90,7 @@ func (e *engine) constAdmit(freed time.Time) {
 		}
 		r.running = true
 		r.due = r.scheduledAt.Add(e.cfg.ConstantTTFT)
-		heap.Push(&e.cheap, r)
+		e.cheap.push(r)
 		e.constBlocks(r)
 	}
 }
@@ -69,7 +104,7 @@ func (e *engine) constAdvance(now time.Time) {
 	}
 	e.constAdmit(time.Time{})
 	for len(e.cheap) > 0 && !e.cheap[0].due.After(now) {
-		r := e.cheap[0]
+		r := e.cheap[0].r
 		t := r.due
 		r.generated++
 		e.rep.genTokens++
@@ -84,7 +119,7 @@ func (e *engine) constAdvance(now time.Time) {
 		r.lastTokenAt = t
 		e.constBlocks(r)
 		if reason := e.finishCheck(r); reason != "" {
-			heap.Pop(&e.cheap)
+			e.cheap.popTop()
 			e.usedBlocks -= r.blocksCounted
 			e.finish(r, reason, t)
 			e.constAdmit(t)
@@ -95,7 +130,7 @@ func (e *engine) constAdvance(now time.Time) {
 			r.stalled = true
 			r.due = r.due.Add(e.cfg.Stall)
 		}
-		heap.Fix(&e.cheap, 0)
+		e.cheap.fixTop()
 		e.publish(r, false, "")
 	}
 	e.rep.iterTokens = e.rep.promptTokens + e.rep.genTokens
@@ -117,15 +152,19 @@ func (e *engine) constAdvance(now time.Time) {
 // starts waiting ones in the running ones' slots.
 func (e *engine) constReapAborted(now time.Time) {
 	e.reapWaiting(now)
-	for i := 0; i < len(e.cheap); {
-		r := e.cheap[i]
-		if r.aborted.Load() {
-			heap.Remove(&e.cheap, i)
-			e.usedBlocks -= r.blocksCounted
-			e.finish(r, FinishAbort, now)
+	kept := e.cheap[:0]
+	for _, it := range e.cheap {
+		if it.r.aborted.Load() {
+			e.usedBlocks -= it.r.blocksCounted
+			e.finish(it.r, FinishAbort, now)
 			continue
 		}
-		i++
+		kept = append(kept, it)
+	}
+	clear(e.cheap[len(kept):])
+	e.cheap = kept
+	for i := len(kept)/2 - 1; i >= 0; i-- {
+		kept.down(i)
 	}
 	e.constAdmit(now)
 }
