@@ -30,6 +30,9 @@ type requestSpec struct {
 	n         int // the n parameter, for metrics
 	// noFaults disables mid-stream failures and stalls (used by tests).
 	noFaults bool
+	// sendTimed: the stream's writer observes TTFT and ITL when it sends
+	// the tokens (constant mode's sinks), so the engine does not.
+	sendTimed bool
 	// model is the personality's model (Triton per-model metrics).
 	model string
 	// stream: the client streams (Triton counts one postprocessing

@@ -110,10 +110,12 @@ func (e *engine) constAdvance(now time.Time) {
 		e.rep.genTokens++
 		if r.firstTokenAt.IsZero() {
 			r.firstTokenAt = t
-			e.rep.ttfts = append(e.rep.ttfts, t.Sub(r.arrival).Seconds())
+			if !r.spec.sendTimed {
+				e.rep.ttfts = append(e.rep.ttfts, t.Sub(r.arrival).Seconds())
+			}
 			e.rep.promptTokens += r.spec.prompt.tokens
 			e.rep.firstTokens = append(e.rep.firstTokens, r)
-		} else {
+		} else if !r.spec.sendTimed {
 			e.rep.itls = append(e.rep.itls, t.Sub(r.lastTokenAt).Seconds())
 		}
 		r.lastTokenAt = t
@@ -140,7 +142,7 @@ func (e *engine) constAdvance(now time.Time) {
 	e.publishSnapshot()
 	e.rep.end = now
 	e.fillGauges()
-	if len(e.rep.finished)+len(e.rep.aborted)+len(e.rep.ttfts)+len(e.rep.itls) > 0 {
+	if len(e.rep.finished)+len(e.rep.aborted)+len(e.rep.ttfts)+len(e.rep.itls)+e.rep.genTokens > 0 {
 		for _, rec := range e.recorders {
 			rec.record(&e.rep)
 		}

@@ -98,6 +98,25 @@ func (m *vllmMetrics) record(rep *stepReport) {
 	}
 }
 
+// observeSent observes the TTFT and ITL of tokens [from, to) of a request
+// that arrived at arrival, sent together at now, the previous one at last:
+// the first token's TTFT, then the gap since the last send, then zero
+// gaps for the others sent with it.
+func (m *vllmMetrics) observeSent(arrival, last, now time.Time, from, to int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := from; k < to; k++ {
+		switch {
+		case k == 0:
+			m.ttft.observe(now.Sub(arrival).Seconds())
+		case k == from:
+			m.itl.observe(now.Sub(last).Seconds())
+		default:
+			m.itl.observe(0)
+		}
+	}
+}
+
 // errorFinish counts a request that failed before reaching the engine
 // (injected 500) as vLLM counts a request-level internal error.
 func (m *vllmMetrics) errorFinish() {

@@ -164,6 +164,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, hr *http.Request, chat bool
 		writeAPIError(w, &apiError{status: 500, typ: "InternalServerError", message: "Simulated internal server error (-error-rate)."})
 		return
 	}
+	if req.Stream && len(specs) == 1 && s.eng.shards != nil {
+		specs[0].sendTimed = true // a stream writer sends it (streamOpenAI)
+	}
 	reqs := make([]*request, 0, len(specs))
 	for _, sp := range specs {
 		r, err := s.eng.submit(sp)

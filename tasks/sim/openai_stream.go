@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // vLLM's OpenAI-compatible streaming responses (server-sent events).
@@ -52,7 +53,8 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	head = append(head, `,"model":`...)
 	head = appendJSONString(head, s.cfg.ServedModelName)
 	st.head = append(head, `,"choices":[`...)
-	if len(reqs) == 1 && s.eng.shards != nil {
+	if len(reqs) == 1 && reqs[0].spec.sendTimed {
+		st.vm = s.vm
 		st.begin(0, reqs[0])
 		st.ended = make(chan struct{})
 		s.eng.attach(reqs[0], st)
@@ -95,6 +97,8 @@ type oaStream struct {
 	sent                           int
 	first                          bool
 	promptTok, genTok              int
+	vm                             *vllmMetrics // sink mode: observes TTFT and ITL at each send
+	lastSend                       time.Time
 	mu                             sync.Mutex // sink mode: held while writing
 	closed                         bool       // sink mode: nothing more is written
 	ended                          chan struct{}
@@ -138,18 +142,23 @@ func (st *oaStream) step(p progress) (over, stop bool) {
 		}
 		buf = append(buf, "}\n\n"...)
 	}
-	st.sent = p.produced
 	st.buf = buf
+	from := st.sent
+	st.sent = p.produced
 	if failed {
 		e := &apiError{status: 500, typ: "InternalServerError", message: "Simulated engine failure during generation (-midstream-failure-rate)."}
 		buf = append(buf, "data: "...)
 		buf = append(buf, e.body()...)
 		buf = append(buf, "\n\ndata: [DONE]\n\n"...)
 		st.buf = buf
-		_ = flushWrite(st.w, st.fl, buf)
-		return true, true
 	}
-	if flushWrite(st.w, st.fl, buf) != nil {
+	err := flushWrite(st.w, st.fl, buf)
+	if err == nil && st.vm != nil && p.produced > from {
+		now := time.Now()
+		st.vm.observeSent(r.arrival, st.lastSend, now, from, p.produced)
+		st.lastSend = now
+	}
+	if err != nil || failed {
 		return true, true
 	}
 	if p.done {
