@@ -341,6 +341,10 @@ func setString(v []byte, dst *string) (err error) {
 	return err
 }
 
+// commonValues are the string values of the object and finish_reason
+// fields that servers send in most chunks.
+var commonValues = [...]string{"chat.completion.chunk", "text_completion", "stop", "length"}
+
 // decodeString decodes a JSON string value (not null).
 func decodeString(v []byte) (string, error) {
 	if v[0] != '"' {
@@ -348,6 +352,12 @@ func decodeString(v []byte) (string, error) {
 	}
 	raw := v[1 : len(v)-1]
 	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		// The values every chunk repeats are not allocated again.
+		for _, c := range commonValues {
+			if string(raw) == c {
+				return c, nil
+			}
+		}
 		return string(raw), nil
 	}
 	var s string
