@@ -37,6 +37,8 @@ const (
 //	ttft-err-ms   TTFT p50 (from the send) minus the simulator's 50 ms
 //	itl-err-ms    ITL p50 minus the simulator's 10 ms
 //	reads/chunk   read system calls per chunk (Linux: /proc/self/io syscr)
+//	sys-µs/chunk  the part of cpu-µs/chunk spent in the kernel (Linux:
+//	              /proc/self/stat, in clock ticks of 10 ms)
 //
 // The simulator is $LOP_SIM_BIN, else built from ./cmd/sim; with
 // $LOP_SIM_CPUS (e.g. "2-5") it runs under `taskset -c $LOP_SIM_CPUS`.
@@ -74,12 +76,13 @@ func perfRun(b *testing.B, url string, streams int, warmup, window time.Duration
 	type sample struct {
 		cpu    time.Duration
 		chunks uint64
-		reads  int64 // -1: unknown
+		reads  int64         // -1: unknown
+		sys    time.Duration // -1: unknown
 		at     time.Time
 	}
 	take := func() sample {
 		cpu, _ := processCPU()
-		return sample{cpu: cpu, chunks: chunksSeen(b, reg), reads: readCalls(), at: time.Now()}
+		return sample{cpu: cpu, chunks: chunksSeen(b, reg), reads: readCalls(), sys: systemCPU(), at: time.Now()}
 	}
 	done := make(chan [2]sample, 1)
 	go func() {
@@ -108,6 +111,34 @@ func perfRun(b *testing.B, url string, streams int, warmup, window time.Duration
 	if w[0].reads >= 0 && w[1].reads >= 0 {
 		b.ReportMetric(float64(w[1].reads-w[0].reads)/chunks, "reads/chunk")
 	}
+	if w[0].sys >= 0 && w[1].sys >= 0 {
+		b.ReportMetric(float64((w[1].sys-w[0].sys).Nanoseconds())/1e3/chunks, "sys-µs/chunk")
+	}
+}
+
+// systemCPU is the CPU time the process has spent in the kernel (Linux's
+// /proc/self/stat stime, assuming 100 clock ticks a second), or -1 where
+// the system does not say.
+func systemCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name (which may hold spaces) in
+	// parentheses: state is the 3rd field, stime the 15th.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ticks, err := strconv.ParseInt(f[12], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // readCalls is the number of read system calls the process has made
