@@ -48,7 +48,10 @@ const (
 //     tokens they carry (from continuous usage stats; 1 is one chunk per
 //     token);
 //   - itl-err-p50-ms, itl-err-p99-ms: the gap between consecutive chunks
-//     of a request, minus the ITL, in the window.
+//     of a request, minus the ITL, in the window (chunks read together
+//     have a zero gap: -5 ms);
+//   - sim-cpu-us/token: the simulator process's CPU time (user + system,
+//     from /proc; Linux only) in the window over the tokens received.
 //
 // The simulator binary is $LOP_SIM_BIN, else built from ./cmd/sim into a
 // temporary folder; it runs under `taskset -c $LOP_SIM_CPUS` when that is
