@@ -195,6 +195,7 @@ func (e *engine) runConstant(ctx context.Context) {
 		}
 		e.lastWake = now
 		e.constAdvance(now)
+		e.unstickWriters(ctx, now)
 		var due time.Time
 		if len(e.cheap) > 0 {
 			due = e.cheap[0].due

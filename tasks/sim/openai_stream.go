@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	if len(reqs) == 1 && reqs[0].spec.sendTimed {
 		st.vm = s.vm
 		st.begin(0, reqs[0])
-		st.ended = make(chan struct{})
+		st.ended, st.slowCh = make(chan struct{}), make(chan struct{})
 		s.eng.attach(reqs[0], st)
 		select {
 		case <-st.ended:
@@ -64,6 +65,8 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 			st.mu.Lock()
 			st.closed = true // a writer in deliver has finished; no other starts
 			st.mu.Unlock()
+		case <-st.slowCh:
+			st.takeOver(ctx)
 		}
 		return
 	}
@@ -102,6 +105,8 @@ type oaStream struct {
 	mu                             sync.Mutex // sink mode: held while writing
 	closed                         bool       // sink mode: nothing more is written
 	ended                          chan struct{}
+	slow                           atomic.Bool   // sink mode: detached, deliver does nothing
+	slowCh                         chan struct{} // closed by detach
 }
 
 // begin starts choice i, request r.
@@ -182,9 +187,46 @@ func (st *oaStream) end() {
 	_ = flushWrite(st.w, st.fl, buf)
 }
 
+// detach stops the deliveries (a writer was stuck in one) and has the
+// handler write the rest of the stream (takeOver).
+func (st *oaStream) detach() {
+	if !st.slow.Swap(true) {
+		close(st.slowCh)
+	}
+}
+
+// takeOver writes a detached stream to its end on the handler's
+// goroutine, once the stuck write is done.
+func (st *oaStream) takeOver(ctx context.Context) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return
+	}
+	st.closed = true
+	st.r.detachSink()
+	for {
+		p, err := st.r.next(ctx, st.sent)
+		if err != nil {
+			return
+		}
+		over, stop := st.step(p)
+		if stop {
+			return
+		}
+		if over {
+			st.end()
+			return
+		}
+	}
+}
+
 // deliver is the sink mode's step, on a writer goroutine: when the
 // stream is over it ends it and lets the handler return.
 func (st *oaStream) deliver(p progress) {
+	if st.slow.Load() {
+		return
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {

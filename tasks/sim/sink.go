@@ -4,6 +4,8 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Stream writers (constant mode): instead of waking one handler goroutine
@@ -11,17 +13,39 @@ import (
 // few writer goroutines (one per P), which write each one's chunk to its
 // client. A request has a sink when its handler attached one; the others
 // (batch mode, Triton, several choices) are woken through notify.
+//
+// A client that stops reading fills its socket's buffers and then blocks
+// the write to it: when a writer has been in one delivery for longer than
+// slowWrite, the engine starts another writer for its queue and detaches
+// the stream, whose handler goroutine then writes it, as for a stream
+// without a sink.
 
-// streamSink writes what a request's progress adds to its stream; it is
-// called on a writer goroutine, never twice at once for one request.
-type streamSink interface{ deliver(p progress) }
+// slowWrite is how long one delivery may take before its stream is handed
+// to its own goroutine.
+const slowWrite = 20 * time.Millisecond
 
-// sinkShard is one writer goroutine's queue.
-type sinkShard struct {
-	mu    sync.Mutex
-	queue []*request
-	wake  chan struct{}
+// streamSink writes what a request's progress adds to its stream; deliver
+// is called on a writer goroutine, never twice at once for one request;
+// detach (any goroutine) stops the deliveries and has the handler take
+// the stream over.
+type streamSink interface {
+	deliver(p progress)
+	detach()
 }
+
+// sinkShard is one writer's queue.
+type sinkShard struct {
+	mu      sync.Mutex
+	queue   []*request
+	head    int           // queue[head:] are waiting
+	cur     *writerToken  // the writer that owns the queue
+	current *request      // the request cur delivers to now
+	since   atomic.Int64  // when cur started delivering to current (unix ns); 0: idle
+	wake    chan struct{} // cap 1
+}
+
+// writerToken identifies one writer goroutine of a shard.
+type writerToken struct{}
 
 func (sh *sinkShard) push(rs []*request) {
 	sh.mu.Lock()
@@ -33,25 +57,80 @@ func (sh *sinkShard) push(rs []*request) {
 	}
 }
 
-func (sh *sinkShard) run(ctx context.Context) {
-	var batch []*request
+// next takes the next request for writer me: nil when me no longer owns
+// the queue or ctx ended.
+func (sh *sinkShard) next(ctx context.Context, me *writerToken) *request {
 	for {
+		sh.mu.Lock()
+		if sh.cur != me {
+			sh.mu.Unlock()
+			return nil
+		}
+		if sh.head < len(sh.queue) {
+			r := sh.queue[sh.head]
+			sh.queue[sh.head] = nil
+			sh.head++
+			sh.current = r
+			sh.since.Store(time.Now().UnixNano())
+			sh.mu.Unlock()
+			return r
+		}
+		sh.queue, sh.head, sh.current = sh.queue[:0], 0, nil
+		sh.since.Store(0)
+		sh.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-sh.wake:
 		}
-		sh.mu.Lock()
-		batch, sh.queue = sh.queue, batch[:0]
-		sh.mu.Unlock()
-		for _, r := range batch {
-			r.mu.Lock()
-			p, sink := progress{r.produced, r.done, r.reason}, r.sink
-			r.mu.Unlock()
+	}
+}
+
+func (sh *sinkShard) run(ctx context.Context, me *writerToken) {
+	for {
+		r := sh.next(ctx, me)
+		if r == nil {
+			return
+		}
+		r.mu.Lock()
+		p, sink := progress{r.produced, r.done, r.reason}, r.sink
+		r.mu.Unlock()
+		if sink != nil {
 			sink.deliver(p)
 		}
-		clear(batch)
 	}
+}
+
+// start makes a new writer the owner of the queue.
+func (sh *sinkShard) start(ctx context.Context) {
+	me := &writerToken{}
+	sh.mu.Lock()
+	sh.cur, sh.current = me, nil
+	sh.since.Store(0)
+	sh.mu.Unlock()
+	go sh.run(ctx, me)
+}
+
+// unstick detaches the stream a writer has been delivering to for longer
+// than slowWrite at now and gives the queue to a new writer.
+func (sh *sinkShard) unstick(ctx context.Context, now time.Time) {
+	t := sh.since.Load()
+	if t == 0 || now.UnixNano()-t < int64(slowWrite) {
+		return
+	}
+	sh.mu.Lock()
+	r := sh.current
+	sh.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	sink := r.sink
+	r.mu.Unlock()
+	if sink != nil {
+		sink.detach()
+	}
+	sh.start(ctx)
 }
 
 // newSinkShards makes one shard per P.
@@ -69,6 +148,13 @@ func (e *engine) attach(r *request, s streamSink) {
 	r.sink = s
 	r.mu.Unlock()
 	e.shards[r.seq%uint64(len(e.shards))].push([]*request{r})
+}
+
+// detachSink makes r's client wake through notify again.
+func (r *request) detachSink() {
+	r.mu.Lock()
+	r.sink = nil
+	r.mu.Unlock()
 }
 
 // publish tells r's client of its progress: its sink's writer (at the end
@@ -102,9 +188,16 @@ func (e *engine) flushOutbox() {
 	}
 }
 
-// runWriters runs the shards' writer goroutines until ctx ends.
+// runWriters starts the shards' writers; they end with ctx.
 func (e *engine) runWriters(ctx context.Context) {
 	for _, sh := range e.shards {
-		go sh.run(ctx)
+		sh.start(ctx)
+	}
+}
+
+// unstickWriters replaces the writers stuck in one delivery (see slowWrite).
+func (e *engine) unstickWriters(ctx context.Context, now time.Time) {
+	for _, sh := range e.shards {
+		sh.unstick(ctx, now)
 	}
 }
