@@ -72,21 +72,29 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	}
 	for i, r := range reqs {
 		st.begin(i, r)
-		for {
-			p, err := r.next(ctx, st.sent)
-			if err != nil {
-				return
-			}
-			over, stop := st.step(p)
-			if stop {
-				return
-			}
-			if over {
-				break
-			}
+		if !st.follow(ctx) {
+			return
 		}
 	}
 	st.end()
+}
+
+// follow writes the current choice to its end, waking on its request's
+// notify; false when the stream is over before (a failure, the client gone).
+func (st *oaStream) follow(ctx context.Context) bool {
+	for {
+		p, err := st.r.next(ctx, st.sent)
+		if err != nil {
+			return false
+		}
+		over, stop := st.step(p)
+		if stop {
+			return false
+		}
+		if over {
+			return true
+		}
+	}
 }
 
 // oaStream is the state of one OpenAI stream.
@@ -205,19 +213,8 @@ func (st *oaStream) takeOver(ctx context.Context) {
 	}
 	st.closed = true
 	st.r.detachSink()
-	for {
-		p, err := st.r.next(ctx, st.sent)
-		if err != nil {
-			return
-		}
-		over, stop := st.step(p)
-		if stop {
-			return
-		}
-		if over {
-			st.end()
-			return
-		}
+	if st.follow(ctx) {
+		st.end()
 	}
 }
 
