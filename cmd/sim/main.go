@@ -16,8 +16,9 @@
 // runs with GOGC=400 (gcPercent), not Go's 100: thousands of streams
 // allocate per request (the request, its parsing, its stream state) while
 // little stays live, and collecting four times less often saves CPU that
-// streaming needs, for a peak heap about 2.5 times larger. GOGC=100 in the
-// environment restores Go's default.
+// streaming needs, for a larger peak (300 MB of resident memory against
+// 230 MB with 4000 streams). GOGC=100 in the environment restores Go's
+// default.
 package main
 
 import (

@@ -75,7 +75,8 @@ type request struct {
 	done     bool
 	reason   string
 	notify   chan struct{}
-	sink     streamSink // set once by the handler (constant mode); then notify is not used
+	sink     streamSink  // set once by the handler (constant mode); then notify is not used
+	queued   atomic.Bool // on a writer's queue (sink.go)
 	aborted  atomic.Bool
 }
 

@@ -38,7 +38,7 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	if fl != nil {
 		fl.Flush()
 	}
-	st := &oaStream{w: w, fl: fl, chat: chat, buf: make([]byte, 0, 512)}
+	st := &oaStream{w: w, fl: fl, chat: chat}
 	st.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	st.continuous = st.includeUsage && req.StreamOptions.ContinuousUsageStats
 	obj := "text_completion"
@@ -218,17 +218,19 @@ func (st *oaStream) takeOver(ctx context.Context) {
 	}
 }
 
-// deliver is the sink mode's step, on a writer goroutine: when the
+// deliver is the sink mode's step, on a writer goroutine, building the
+// chunks in the writer's scratch buffer (returned, maybe grown): when the
 // stream is over it ends it and lets the handler return.
-func (st *oaStream) deliver(p progress) {
+func (st *oaStream) deliver(p progress, scratch []byte) []byte {
 	if st.slow.Load() {
-		return
+		return scratch
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
-		return
+		return scratch
 	}
+	st.buf = scratch
 	over, stop := st.step(p)
 	if over && !stop {
 		st.end()
@@ -237,6 +239,8 @@ func (st *oaStream) deliver(p progress) {
 		st.closed = true
 		close(st.ended)
 	}
+	scratch, st.buf = st.buf, nil
+	return scratch
 }
 
 // appendCompletionChunk appends the start of a chunk with the text of

@@ -25,11 +25,12 @@ import (
 const slowWrite = 20 * time.Millisecond
 
 // streamSink writes what a request's progress adds to its stream; deliver
-// is called on a writer goroutine, never twice at once for one request;
+// is called on a writer goroutine, never twice at once for one request,
+// with the writer's scratch buffer, which it returns (maybe grown);
 // detach (any goroutine) stops the deliveries and has the handler take
 // the stream over.
 type streamSink interface {
-	deliver(p progress)
+	deliver(p progress, scratch []byte) []byte
 	detach()
 }
 
@@ -87,16 +88,18 @@ func (sh *sinkShard) next(ctx context.Context, me *writerToken) *request {
 }
 
 func (sh *sinkShard) run(ctx context.Context, me *writerToken) {
+	scratch := make([]byte, 0, 4096)
 	for {
 		r := sh.next(ctx, me)
 		if r == nil {
 			return
 		}
+		r.queued.Store(false) // what is published from now on queues it again
 		r.mu.Lock()
 		p, sink := progress{r.produced, r.done, r.reason}, r.sink
 		r.mu.Unlock()
 		if sink != nil {
-			sink.deliver(p)
+			scratch = sink.deliver(p, scratch)[:0]
 		}
 	}
 }
@@ -147,7 +150,9 @@ func (e *engine) attach(r *request, s streamSink) {
 	r.mu.Lock()
 	r.sink = s
 	r.mu.Unlock()
-	e.shards[r.seq%uint64(len(e.shards))].push([]*request{r})
+	if r.queued.CompareAndSwap(false, true) {
+		e.shards[r.seq%uint64(len(e.shards))].push([]*request{r})
+	}
 }
 
 // detachSink makes r's client wake through notify again.
@@ -158,9 +163,12 @@ func (r *request) detachSink() {
 }
 
 // publish tells r's client of its progress: its sink's writer (at the end
-// of the wake, flushOutbox), else its notify channel.
+// of the wake, flushOutbox), else its notify channel. A request already
+// on a writer's queue is not queued twice: the writer reads its progress
+// when it takes it, so a writer that falls behind writes the tokens of
+// several wakes at once instead of a longer and longer queue.
 func (e *engine) publish(r *request, done bool, reason string) {
-	if r.publish(done, reason) {
+	if r.publish(done, reason) && r.queued.CompareAndSwap(false, true) {
 		e.outbox = append(e.outbox, r)
 	}
 }
