@@ -183,7 +183,16 @@ func TestOpenAIStreamUsage(t *testing.T) {
 	if v := value(t, fams, "vllm:generation_tokens_total", nil); v != float64(sumGen) {
 		t.Errorf("vllm:generation_tokens_total %v, usage sum %d", v, sumGen)
 	}
-	if v := value(t, fams, "http_requests_total", map[string]string{"handler": "/v1/chat/completions", "status": "2xx"}); v != 5 {
+	// http_requests_total counts a request once its handler has returned,
+	// which can be just after the client read the stream's last byte (as
+	// with a real server's instrumentation): wait for it a little.
+	chat2xx := map[string]string{"handler": "/v1/chat/completions", "status": "2xx"}
+	v := value(t, fams, "http_requests_total", chat2xx)
+	for deadline := time.Now().Add(2 * time.Second); v != 5 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		v = value(t, scrape(t, run.MetricsURL), "http_requests_total", chat2xx)
+	}
+	if v != 5 {
 		t.Errorf("http_requests_total chat 2xx = %v, want 5", v)
 	}
 	_ = s
