@@ -122,7 +122,8 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, 
 		return fmt.Errorf("-stages: %w", err)
 	}
 	// With stages the number is the open stages' in-flight cap (0: none).
-	if err := checkConcurrency(backend, concurrency, f.Rate); err != nil && len(stages) == 0 {
+	open := (f.Rate != nil && *f.Rate > 0) || isTrace(f.promptSource())
+	if err := checkConcurrency(backend, concurrency, open); err != nil && len(stages) == 0 {
 		return err
 	}
 	// The flags as given; Run applies package load's defaults to the rest.
@@ -206,6 +207,9 @@ func runLoad(ctx context.Context, backend string, concurrency int, f LoadFlags, 
 	shape := fmt.Sprintf("%d concurrent workers", o.Concurrency)
 	if isTrace(o.Prompts) {
 		shape = fmt.Sprintf("trace replay at speed %g, at most %d in flight", cmp.Or(o.Prompts.TraceSpeed, load.DefaultTraceSpeed), o.Concurrency)
+		if o.Concurrency == 0 {
+			shape = fmt.Sprintf("trace replay at speed %g, no cap on requests in flight", cmp.Or(o.Prompts.TraceSpeed, load.DefaultTraceSpeed))
+		}
 	}
 	if o.Rate > 0 {
 		shape = fmt.Sprintf("%.3g req/s (%s)", o.Rate, o.ShapeName())
@@ -256,14 +260,15 @@ func (f LoadFlags) promptSource() load.PromptSource {
 }
 
 // checkConcurrency refuses a closed loop without workers (load:sim 0 used
-// to announce 0 workers and run 1) and a negative in-flight cap.
-func checkConcurrency(backend string, concurrency int, rate *float64) error {
-	open := rate != nil && *rate > 0
+// to announce 0 workers and run 1) and a negative in-flight cap. In an open
+// loop (-rate, or a trace replayed at its times) the number caps requests
+// in flight, 0 for no cap.
+func checkConcurrency(backend string, concurrency int, open bool) error {
 	switch {
 	case !open && concurrency < 1:
-		return fmt.Errorf("load:%s %d: the number of concurrent workers must be at least 1, e.g. mage load:%s 4 (with -rate, 0 means no cap on in-flight requests)", backend, concurrency, backend)
+		return fmt.Errorf("load:%s %d: the number of concurrent workers must be at least 1, e.g. mage load:%s 4 (with -rate or a trace, 0 means no cap on in-flight requests)", backend, concurrency, backend)
 	case open && concurrency < 0:
-		return fmt.Errorf("load:%s %d: with -rate the number caps in-flight requests: give 0 for no cap or a positive cap", backend, concurrency)
+		return fmt.Errorf("load:%s %d: with -rate or a trace the number caps in-flight requests: give 0 for no cap or a positive cap", backend, concurrency)
 	}
 	return nil
 }

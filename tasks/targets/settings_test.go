@@ -124,9 +124,9 @@ func TestCheckConcurrency(t *testing.T) {
 		{0, rate(0), "must be at least 1"}, // -rate=0 is a closed loop
 		{0, rate(5), ""},                   // open loop, no cap
 		{8, rate(5), ""},                   // open loop, capped
-		{-1, rate(5), "load:sim -1: with -rate the number caps in-flight requests"},
+		{-1, rate(5), "load:sim -1: with -rate or a trace the number caps in-flight requests"},
 	} {
-		err := checkConcurrency("sim", c.concurrency, c.rate)
+		err := checkConcurrency("sim", c.concurrency, c.rate != nil && *c.rate > 0)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("checkConcurrency(%d, %v): %v", c.concurrency, c.rate, err)
