@@ -58,21 +58,21 @@ func TestSnippet(t *testing.T) {
 	}
 }
 
-func TestMetricsURLFor(t *testing.T) {
+func TestTritonMetricsURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8000":  "http://127.0.0.1:8002/metrics",
 		"http://gpu-box:8000/":   "http://gpu-box:8002/metrics",
 		"https://[::1]:8000":     "https://[::1]:8002/metrics",
 		"http://triton.internal": "http://triton.internal:8002/metrics",
 	} {
-		got, err := MetricsURLFor(in, "8002")
+		got, err := tritonMetricsURL(in, tritonDefaultMetricsPort)
 		if err != nil || got != want {
-			t.Errorf("MetricsURLFor(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("tritonMetricsURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"127.0.0.1:8000", "ftp://x:1", "http://"} {
-		if _, err := MetricsURLFor(bad, "8002"); err == nil || !strings.Contains(err.Error(), "expected http://HOST:PORT") {
-			t.Errorf("MetricsURLFor(%q): err %v", bad, err)
+		if _, err := tritonMetricsURL(bad, tritonDefaultMetricsPort); err == nil || !strings.Contains(err.Error(), "expected http://HOST:PORT") {
+			t.Errorf("tritonMetricsURL(%q): err %v", bad, err)
 		}
 	}
 }

@@ -206,7 +206,7 @@ func (o *Options) normalize() error {
 			return fmt.Errorf("smoke: protocol %s needs the Triton model name (SERVED_MODEL_NAME in deploy/.env, or ensemble)", o.Protocol)
 		}
 		if o.MetricsURL == "" {
-			u, err := MetricsURLFor(o.URL, "8002")
+			u, err := tritonMetricsURL(o.URL, tritonDefaultMetricsPort)
 			if err != nil {
 				return err
 			}
@@ -411,10 +411,14 @@ func labelString(labels map[string]string) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-// MetricsURLFor is the metrics page of a Triton server whose API is at
-// apiURL: the same scheme and host, on port (Triton's --metrics-port,
-// METRICS_PORT in deploy/.env), as backend.MetricsURL builds it.
-func MetricsURLFor(apiURL, port string) (string, error) {
+// tritonDefaultMetricsPort is Triton's --metrics-port default, for a smoke
+// test given only the API URL (the targets pass the .env's METRICS_PORT
+// through Options.MetricsURL).
+const tritonDefaultMetricsPort = "8002"
+
+// tritonMetricsURL is the metrics page of a Triton server whose API is at
+// apiURL: the same scheme and host, on port, as backend.MetricsURL builds it.
+func tritonMetricsURL(apiURL, port string) (string, error) {
 	triton, err := backend.Lookup(string(backend.Triton))
 	if err != nil {
 		return "", err
