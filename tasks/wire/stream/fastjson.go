@@ -121,46 +121,9 @@ func skipValue(b []byte, i int, depth int) (int, error) {
 		end, _, err := scanString(b, i)
 		return end, err
 	case c == '{':
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, nil
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return 0, errSyntax
-			}
-			end, _, err := scanString(b, i)
-			if err != nil {
-				return 0, err
-			}
-			i = skipWS(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
-			if i, err = skipValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			var closed bool
-			if i, closed, err = afterElem(b, i, '}'); err != nil || closed {
-				return i, err
-			}
-		}
+		return walkMembers(b, i, depth, false, func(_ []byte, i int) (int, error) { return skipValue(b, i, depth+1) })
 	case c == '[':
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if i, err = skipValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			var closed bool
-			if i, closed, err = afterElem(b, i, ']'); err != nil || closed {
-				return i, err
-			}
-		}
+		return walkArray(b, i, depth, func(i int) (int, error) { return skipValue(b, i, depth+1) })
 	case c == 't':
 		return lit(b, i, "true")
 	case c == 'f':
@@ -227,6 +190,12 @@ func eachField(b []byte, f func(key, val []byte) error) error {
 // past the value, which it decodes or skips (skipValue at depth+1). It
 // returns the index just past the closing '}'. Keys with escapes bail out.
 func walkObject(b []byte, i, depth int, member func(key []byte, i int) (int, error)) (int, error) {
+	return walkMembers(b, i, depth, true, member)
+}
+
+// walkMembers is walkObject; a key with escapes bails out when
+// bailOnEscape, else it is passed on undecoded (skipValue).
+func walkMembers(b []byte, i, depth int, bailOnEscape bool, member func(key []byte, i int) (int, error)) (int, error) {
 	if depth > 10000 {
 		return 0, errBail
 	}
@@ -242,7 +211,7 @@ func walkObject(b []byte, i, depth int, member func(key []byte, i int) (int, err
 		if err != nil {
 			return 0, err
 		}
-		if esc {
+		if esc && bailOnEscape {
 			return 0, errBail
 		}
 		key := b[i+1 : kEnd-1]
