@@ -1,18 +1,15 @@
 package load
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simproc"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -48,15 +45,7 @@ const (
 //	LOP_SIM_BIN=$PWD/sim LOP_SIM_CPUS=2-5 taskset -c 0,1 ./load.test \
 //	    -test.run '^$' -test.bench BenchmarkGeneratorProcess -test.benchtime 1x
 func BenchmarkGeneratorProcess(b *testing.B) {
-	secs := 10.0
-	if s := os.Getenv("LOP_PERF_SECONDS"); s != "" {
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v <= 0 {
-			b.Fatalf("LOP_PERF_SECONDS=%q: expected seconds > 0", s)
-		}
-		secs = v
-	}
-	window := time.Duration(secs * float64(time.Second))
+	window := simproc.Seconds(b, 10)
 	const warmup = 2 * time.Second
 	url := startSimProcess(b, 4096)
 	for _, streams := range []int{100, 1000} {
@@ -181,59 +170,9 @@ func chunksSeen(b *testing.B, reg *prometheus.Registry) uint64 {
 // (see BenchmarkGeneratorProcess) with room for seqs streams at once, and
 // returns its API URL; it is stopped when b ends.
 func startSimProcess(b *testing.B, seqs int) string {
-	bin := os.Getenv("LOP_SIM_BIN")
-	if bin == "" {
-		bin = filepath.Join(b.TempDir(), "sim")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/sim")
-		build.Dir = filepath.Join("..", "..")
-		if out, err := build.CombinedOutput(); err != nil {
-			b.Fatalf("go build ./cmd/sim: %v\n%s", err, out)
-		}
-	}
-	args := []string{bin, "-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
+	url, _ := simproc.Start(b, simproc.Binary(b), "-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
 		"-output-tokens-mean", strconv.Itoa(perfTokens), "-output-tokens-sigma", "0",
 		"-max-num-seqs", strconv.Itoa(seqs), "-max-waiting-queue-length", strconv.Itoa(seqs),
-		"-max-model-len", "1000000", "-num-gpu-blocks", "1000000"}
-	if cpus := os.Getenv("LOP_SIM_CPUS"); cpus != "" {
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			args = append([]string{ts, "-c", cpus}, args...)
-		} else {
-			b.Logf("LOP_SIM_CPUS=%s: no taskset, the simulator runs on any CPU", cpus)
-		}
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	api := regexp.MustCompile(`API (http://\S+),`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := api.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			} else {
-				fmt.Fprintln(os.Stderr, sc.Text())
-			}
-		}
-		close(found)
-	}()
-	select {
-	case url, ok := <-found:
-		if !ok {
-			b.Fatal("the simulator exited before it said its API address")
-		}
-		return url
-	case <-time.After(30 * time.Second):
-		b.Fatal("the simulator did not say its API address in 30 s")
-	}
-	return ""
+		"-max-model-len", "1000000", "-num-gpu-blocks", "1000000")
+	return url
 }

@@ -8,15 +8,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simproc"
 )
 
 // The simulator as a user gets it: a separate process over loopback.
@@ -62,15 +61,8 @@ const (
 //	LOP_SIM_BIN=$PWD/simbin LOP_SIM_CPUS=0-1 LOP_PERF_SECONDS=10 taskset -c 2-9 \
 //	  ./sim.test -test.run '^$' -test.bench BenchmarkSimProcess -test.benchtime 1x
 func BenchmarkSimProcess(b *testing.B) {
-	bin := simBinary(b)
-	secs := 5.0
-	if v := os.Getenv("LOP_PERF_SECONDS"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			b.Fatalf("LOP_PERF_SECONDS=%q: want a positive number of seconds", v)
-		}
-		secs = f
-	}
+	bin := simproc.Binary(b)
+	window := simproc.Seconds(b, 5)
 	counts := []int{1000, 2000, 4000}
 	if v := os.Getenv("LOP_PERF_STREAMS"); v != "" {
 		counts = nil
@@ -90,7 +82,7 @@ func BenchmarkSimProcess(b *testing.B) {
 			addr, pid := startSimProcess(b, bin, n)
 			var res perfResult
 			for range b.N {
-				res = runPerfStreams(b, addr, pid, n, time.Duration(secs*float64(time.Second)))
+				res = runPerfStreams(b, addr, pid, n, window)
 			}
 			b.ReportMetric(res.ratio, "delivered/ideal")
 			b.ReportMetric(res.chunksPerToken, "chunks/token")
@@ -126,63 +118,13 @@ func BenchmarkSimInProcess(b *testing.B) {
 	}
 }
 
-// simBinary is $LOP_SIM_BIN or ./cmd/sim built into a temporary folder.
-func simBinary(b *testing.B) string {
-	if p := os.Getenv("LOP_SIM_BIN"); p != "" {
-		return p
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := filepath.Join(b.TempDir(), "sim")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/sim")
-	cmd.Dir = root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/sim: %v\n%s", err, msg)
-	}
-	return out
-}
-
-var simAPIURL = regexp.MustCompile(`API http://([0-9.:]+)`)
-
-// startSimProcess starts the simulator for n streams and returns its API
-// address and process id; the process is killed when b ends.
+// startSimProcess starts the simulator for n streams in its own process
+// and returns its API address (HOST:PORT) and process id; the process is
+// stopped when b ends.
 func startSimProcess(b *testing.B, bin string, n int) (string, int) {
-	args := []string{"-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
-		"-max-num-seqs", strconv.Itoa(2 * n), "-max-waiting-queue-length", "0", "-max-connections", strconv.Itoa(2*n + 100)}
-	name := bin
-	if cpus := os.Getenv("LOP_SIM_CPUS"); cpus != "" {
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			args = append([]string{"-c", cpus, bin}, args...)
-			name = ts
-		}
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Env = os.Environ()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if m := simAPIURL.FindStringSubmatch(sc.Text()); m != nil {
-			go func() { // keep draining
-				for sc.Scan() {
-				}
-			}()
-			return m[1], cmd.Process.Pid
-		}
-	}
-	b.Fatalf("the simulator exited without saying its address")
-	return "", 0
+	url, pid := simproc.Start(b, bin, "-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
+		"-max-num-seqs", strconv.Itoa(2*n), "-max-waiting-queue-length", "0", "-max-connections", strconv.Itoa(2*n+100))
+	return strings.TrimPrefix(url, "http://"), pid
 }
 
 type perfResult struct {
