@@ -231,6 +231,13 @@ func (Load) Sim(ctx context.Context, concurrency int,
 		Records: records, Stages: stages})
 }
 
+// Merge merges results files of runs against one server into one result, exactly (HDR histograms): mage load:merge a.json,b.json.
+func (Load) Merge(files string,
+	out *string, // merged results file (default results/load-merged-TIME.json)
+) error {
+	return targets.LoadMerge(files, out)
+}
+
 // Sim runs the simulator in the foreground until Ctrl+C: vLLM's API on 127.0.0.1:8000 unless flags say otherwise.
 func Sim(ctx context.Context,
 	personality *string, // vllm (default), triton-vllm or triton-trt

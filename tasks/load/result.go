@@ -126,6 +126,14 @@ type Result struct {
 	SLOLatencyBasis    string        `json:"slo_latency_basis"`
 	SLO                []SLOResult   `json:"slo"`
 	SLOOK              bool          `json:"slo_ok"`
+	// Workers: a merged result's inputs (Merge), one summary each.
+	Workers []WorkerSummary `json:"workers,omitempty"`
+	// Partial: a merged result that lacks workers (Missing names them).
+	Partial bool     `json:"partial,omitempty"`
+	Missing []string `json:"missing_workers,omitempty"`
+	// Raw keeps the counts and the encoded histograms, so that results
+	// files merge exactly (RawStats).
+	Raw *RawStats `json:"raw,omitempty"`
 }
 
 // RunConfig is the load configuration recorded in the results.
@@ -219,40 +227,53 @@ func (g *gen) result(started time.Time, reason string) *Result {
 			TimeoutFirstTokenSeconds: o.TimeoutFirstToken.Seconds(), TimeoutStallSeconds: o.TimeoutStall.Seconds(),
 			RequestTimeoutSeconds: o.RequestTimeout.Seconds(), DrainTimeoutSeconds: o.DrainTimeout.Seconds(),
 			MaxEventBytes: o.MaxEventBytes, InFlightAtEnd: InFlightAtEndFail},
-		Requests: RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, InFlightAtEnd: s.inFlightAtEnd,
-			ClientErrors: s.client, Warmup: s.warmup, NotSent: g.notSent.Load(), ByError: map[string]int64{}},
-		OutputTokensSource: s.outputSource(),
-		TTFT:               quantiles(s.ttft),
-		TTFTFromIntended:   quantiles(s.ttftSched),
-		ITL:                quantiles(s.itl),
-		TPOT:               quantiles(s.tpot),
-		E2E:                quantiles(s.e2e),
-		E2EFromIntended:    quantiles(s.e2eSched),
-		SchedulingLag:      quantiles(s.lag),
-		SLOLatencyBasis:    "intended_send_time",
+		Requests:        RequestCounts{NotSent: g.notSent.Load()},
+		SLOLatencyBasis: "intended_send_time",
 	}
 	if o.Rate > 0 && o.Shape == ShapeGamma && o.Burstiness == 0 {
 		r.Config.Burstiness = 1
 	}
+	if o.SLO.IgnoreInFlightAtEnd {
+		r.Config.InFlightAtEnd = InFlightAtEndIgnore
+	}
+	g.errMu.Lock()
+	r.ErrorSamples = append([]ErrorSample(nil), g.samples...)
+	g.errMu.Unlock()
+	r.fill(&s, o.SLO)
+	g.stagesResult(r)
+	r.checkSelf(&s, g.cpu)
+	if raw, err := s.raw(); err == nil {
+		r.Raw = raw
+	}
+	return r
+}
+
+// fill sets what r's figures are computed from s: the request counts
+// (keeping r.Requests.NotSent), token totals, the distributions, the
+// measured window and the throughput over it, the suspect note and the SLO
+// verdicts. Run's result and Merge's both come from here.
+func (r *Result) fill(s *stats, slo SLO) {
+	r.Requests = RequestCounts{OK: s.ok, Failed: s.failed, Canceled: s.canceled, InFlightAtEnd: s.inFlightAtEnd,
+		ClientErrors: s.client, Warmup: s.warmup, NotSent: r.Requests.NotSent, ByError: map[string]int64{}}
+	r.OutputTokensSource = s.outputSource()
+	r.TTFT, r.TTFTFromIntended = quantiles(s.ttft), quantiles(s.ttftSched)
+	r.ITL, r.TPOT = quantiles(s.itl), quantiles(s.tpot)
+	r.E2E, r.E2EFromIntended = quantiles(s.e2e), quantiles(s.e2eSched)
+	r.SchedulingLag = quantiles(s.lag)
 	for i, k := range allKinds {
 		if s.byKind[i] > 0 {
 			r.Requests.ByError[string(k)] = s.byKind[i]
 		}
 	}
-	if o.SLO.IgnoreInFlightAtEnd {
-		r.Config.InFlightAtEnd = InFlightAtEndIgnore
-	}
-	if a := s.availability(o.SLO.IgnoreInFlightAtEnd); !math.IsNaN(a) {
+	if a := s.availability(slo.IgnoreInFlightAtEnd); !math.IsNaN(a) {
 		r.Requests.Availability = &a
 	}
+	r.Suspect = nil
 	if s.client > 0 {
 		all := s.ok + s.failed + s.canceled + s.inFlightAtEnd + s.client
 		r.Suspect = append(r.Suspect, fmt.Sprintf("%d of %d requests (%.1f%%) failed in the load generator itself (kind client: file descriptors or local ports ran out); the server got less load than asked, so its figures are not those of this load: fix the client (see the error samples) and run again",
 			s.client, all, 100*float64(s.client)/float64(all)))
 	}
-	g.errMu.Lock()
-	r.ErrorSamples = append([]ErrorSample(nil), g.samples...)
-	g.errMu.Unlock()
 	r.Tokens = TokenTotals{Output: s.outTokens, Prompt: s.promptTokens}
 	switch {
 	case s.ok == 0:
@@ -264,6 +285,7 @@ func (g *gen) result(started time.Time, reason string) *Result {
 	default:
 		r.Tokens.PromptSource = SourceMixed
 	}
+	r.DurationSeconds, r.Throughput = 0, Throughput{}
 	if !s.first.IsZero() && s.last.After(s.first) {
 		r.DurationSeconds = s.last.Sub(s.first).Seconds()
 	}
@@ -275,14 +297,11 @@ func (g *gen) result(started time.Time, reason string) *Result {
 			GoodputRequestsPerSec: float64(s.good) / d,
 		}
 	}
-	g.stagesResult(r)
-	r.SLO = evalSLO(o.SLO, &s)
+	r.SLO = evalSLO(slo, s)
 	r.SLOOK = true
 	for _, v := range r.SLO {
 		r.SLOOK = r.SLOOK && v.OK
 	}
-	r.checkSelf(&s, g.cpu)
-	return r
 }
 
 // evalSLO checks the objectives against stats.
@@ -468,6 +487,7 @@ func (r *Result) PrintSummary(w io.Writer) {
 		fmt.Fprintf(w, "in flight:   %d requests were still running when the drain period (%gs) ended and were cut: %s\n",
 			n, r.Config.DrainTimeoutSeconds, how)
 	}
+	r.printWorkers(w)
 	for _, why := range r.Suspect {
 		fmt.Fprintf(w, "SUSPECT:     %s\n", why)
 	}
