@@ -101,12 +101,16 @@ func Generate(dir string) error {
 }
 
 // GenerateAll regenerates everything this package owns under the repository
-// root: root/dashboards/*.json and root/deploy/prometheus/rules/slo.yml.
+// root: root/dashboards/*.json, root/deploy/prometheus/rules/slo.yml and the
+// Helm chart's copies of both (WriteChartFiles).
 func GenerateAll(root string) error {
 	if err := Generate(filepath.Join(root, "dashboards")); err != nil {
 		return err
 	}
-	return WriteRules(filepath.Join(root, "deploy", "prometheus", "rules"))
+	if err := WriteRules(filepath.Join(root, "deploy", "prometheus", "rules")); err != nil {
+		return err
+	}
+	return WriteChartFiles(filepath.Join(root, filepath.FromSlash(ChartDir)))
 }
 
 // ---------------------------------------------------------------------------
