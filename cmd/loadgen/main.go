@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/loadjob"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/ui"
 )
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 	f.Base.Duration, f.Base.RequestTimeout, f.Base.Out = 30*time.Second, 10*time.Minute, "loadgen-results.json"
 	f.RegisterFlags(fs)
 	quiet := fs.Bool("quiet", false, "no live status line (the summary is still printed)")
+	job := fs.String("k8sjob", "", "run as a worker pod of `mage k8s:load`'s Indexed Job NAME: take this pod's share of the load, wait for the agreed start, publish progress and result to the job's ConfigMaps")
+	workers := fs.Int("workers", 1, "-k8sjob: the job's number of worker pods (the load flags give the whole load)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -76,7 +79,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, term bool
 		o.StatusInterval = 365 * 24 * time.Hour
 	}
 
+	var worker *loadjob.Worker
+	if *job != "" {
+		var err error
+		if worker, err = k8sWorker(ctx, &o, *job, *workers, stderr); err != nil {
+			fmt.Fprintf(stderr, "loadgen: worker: %v\n", err)
+			if worker != nil {
+				_ = worker.Publish(nil, err)
+			}
+			return 1
+		}
+	}
+
 	res, err := load.Run(ctx, o)
+	if worker != nil {
+		if perr := worker.Publish(res, err); perr != nil {
+			fmt.Fprintf(stderr, "loadgen: worker: publish the result: %v\n", perr)
+			if err == nil {
+				err = perr
+			}
+		}
+	}
 	if res != nil {
 		if rerr := load.Report(o, res); rerr != nil {
 			err = rerr

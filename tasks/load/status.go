@@ -22,12 +22,18 @@ func (g *gen) statusLoop(done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
-			if wrote && g.o.IsTerminal {
+			if wrote && g.o.IsTerminal && g.o.Status != nil {
 				fmt.Fprintln(g.o.Status)
 			}
 			return
 		case <-t.C:
 			g.snapshot(&s)
+			if g.o.Progress != nil {
+				g.o.Progress(progressOf(&s, time.Since(g.start)))
+			}
+			if g.o.Status == nil {
+				continue
+			}
 			line := g.statusLine(&s, time.Since(g.start))
 			if g.o.IsTerminal {
 				fmt.Fprintf(g.o.Status, "\r%s\x1b[K", line)
@@ -91,4 +97,28 @@ func (g *gen) statusLine(s *stats, elapsed time.Duration) string {
 		b.WriteString("  SLO ok")
 	}
 	return b.String()
+}
+
+// Progress is what a run has measured so far, for Options.Progress.
+type Progress struct {
+	Elapsed       time.Duration `json:"elapsed_ns"`
+	OK            int64         `json:"ok"`
+	Failed        int64         `json:"failed"`
+	ClientErrors  int64         `json:"client_errors"`
+	Warmup        int64         `json:"warmup"`
+	OutputTokens  int64         `json:"output_tokens"`
+	FirstIntended time.Time     `json:"first_intended"` // start of the measured window; zero before it
+}
+
+// RequestsPerSecond is OK over the measured window up to now.
+func (p Progress) RequestsPerSecond(now time.Time) float64 {
+	if p.FirstIntended.IsZero() || !now.After(p.FirstIntended) {
+		return 0
+	}
+	return float64(p.OK) / now.Sub(p.FirstIntended).Seconds()
+}
+
+func progressOf(s *stats, elapsed time.Duration) Progress {
+	return Progress{Elapsed: elapsed, OK: s.ok, Failed: s.failed + s.inFlightAtEnd, ClientErrors: s.client,
+		Warmup: s.warmup, OutputTokens: s.outTokens, FirstIntended: s.first}
 }
