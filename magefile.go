@@ -300,9 +300,45 @@ func (Smoke) Sim(ctx context.Context,
 	return targets.Smoke(ctx, string(backend.Sim), json, url)
 }
 
-// Dash regenerates the Grafana dashboards (dashboards/) and the SLO rules (deploy/prometheus/rules) from Go.
+// Dash regenerates the Grafana dashboards (dashboards/), the SLO rules (deploy/prometheus/rules) and the Helm chart's copies of both from Go.
 func Dash() error {
 	return targets.Dash()
+}
+
+// K8s holds the Kubernetes targets: the chart in deploy/helm/llm-observability-pack for a cluster with kube-prometheus-stack.
+type K8s mg.Namespace
+
+// Render writes the chart's objects (PodMonitors, PrometheusRule, dashboard ConfigMaps; -sim: simulators) as YAML, as helm template does.
+func (K8s) Render(ctx context.Context,
+	out *string, // folder for one YAML file per object (created if missing), or - for one stream on stdout (default -)
+	release *string, // release name: object name prefix and app.kubernetes.io/instance label (default llm-observability-pack)
+	namespace *string, // namespace of every object (default llm-observability)
+	sim *bool, // also the simulator, a Deployment and Service per backend
+	dashboardlabel *string, // the Grafana sidecar's label of the dashboard ConfigMaps, KEY=VALUE (default grafana_dashboard=1)
+) error {
+	return targets.K8s(ctx, "render", targets.K8sFlags{Out: out, Release: release, Namespace: namespace, Sim: sim, DashboardLabel: dashboardlabel})
+}
+
+// Apply applies the chart's objects server-side to the kubeconfig's cluster; nothing is written if the cluster refuses any (a missing CRD is named).
+func (K8s) Apply(ctx context.Context,
+	context *string, // kubeconfig context (default: the current context)
+	namespace *string, // namespace of every object, created if missing (default llm-observability)
+	release *string, // release name (default llm-observability-pack)
+	sim *bool, // also the simulator, a Deployment and Service per backend
+	dashboardlabel *string, // the Grafana sidecar's label of the dashboard ConfigMaps, KEY=VALUE (default grafana_dashboard=1)
+	kubeconfig *string, // kubeconfig file (default as kubectl: $KUBECONFIG, else ~/.kube/config)
+) error {
+	return targets.K8s(ctx, "apply", targets.K8sFlags{Context: context, Namespace: namespace, Release: release, Sim: sim, DashboardLabel: dashboardlabel, Kubeconfig: kubeconfig})
+}
+
+// Delete removes from the cluster exactly the objects k8s:apply made for the release (found by its labels), and waits until they are gone.
+func (K8s) Delete(ctx context.Context,
+	context *string, // kubeconfig context (default: the current context)
+	namespace *string, // namespace of the objects (default llm-observability)
+	release *string, // release name (default llm-observability-pack)
+	kubeconfig *string, // kubeconfig file (default as kubectl: $KUBECONFIG, else ~/.kube/config)
+) error {
+	return targets.K8s(ctx, "delete", targets.K8sFlags{Context: context, Namespace: namespace, Release: release, Kubeconfig: kubeconfig})
 }
 
 // Bench holds the load sweeps: `mage bench:vllm` steps the load up until the SLOs break and writes report.html.
