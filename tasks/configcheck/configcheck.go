@@ -91,6 +91,7 @@ func RunWith(ctx context.Context, root string, w io.Writer, o Options) error {
 		checkRuleMetrics(rules, pages, r)
 		checkDashboards(root, rules, pages, captureDir(root, o), r)
 	}
+	checkChart(ctx, root, o, pages, r) // chart.go
 	fmt.Fprintf(w, "%d passed, %d failed\n", r.passed, r.failed)
 	if r.failed > 0 {
 		return fmt.Errorf("check:config: %d of %d checks failed (the FAIL lines above say what to fix)", r.failed, r.failed+r.passed)
@@ -329,9 +330,14 @@ func orBranches(e parser.Expr) []parser.Expr {
 // metrics that all exist in the simulator's page of at least one personality
 // (or are other rules' records), so no branch is dead code.
 func checkRuleMetrics(rules []Rule, pages *Pages, r *reporter) {
+	checkRuleMetricsAs("prometheus rule metrics ", rules, pages, r)
+}
+
+// checkRuleMetricsAs is checkRuleMetrics with its lines named prefix+rule.
+func checkRuleMetricsAs(prefix string, rules []Rule, pages *Pages, r *reporter) {
 	records := recordNames(rules)
 	for _, rl := range rules {
-		name := "prometheus rule metrics " + rl.Name()
+		name := prefix + rl.Name()
 		e, err := ParsePromQL(rl.Expr)
 		if err != nil {
 			continue // reported by checkPrometheus
