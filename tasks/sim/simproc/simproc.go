@@ -6,6 +6,7 @@ package simproc
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,14 +33,14 @@ func Seconds(tb testing.TB, def float64) time.Duration {
 }
 
 // Binary is $LOP_SIM_BIN, else ./cmd/sim built into a temporary folder
-// (from a package directory two levels below the module root, as
-// tasks/load and tasks/sim are).
+// from the module root (the first folder above the test's package
+// directory that holds go.mod).
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	if p := os.Getenv("LOP_SIM_BIN"); p != "" {
 		return p
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := moduleRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -50,6 +51,25 @@ func Binary(tb testing.TB) string {
 		tb.Fatalf("go build ./cmd/sim: %v\n%s", err, msg)
 	}
 	return out
+}
+
+// moduleRoot is the nearest folder at or above the working directory that
+// holds go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", errors.New("simproc: no go.mod above the working directory")
+		}
+		dir = up
+	}
 }
 
 var apiURL = regexp.MustCompile(`API (http://[^\s,]+)`)
