@@ -406,4 +406,3 @@ func TestInterruptDeletesTheJobAndKeepsWhatFinished(t *testing.T) {
 		t.Fatal("not canceled")
 	}
 }
-
