@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -414,5 +416,20 @@ func TestValuesNotMutated(t *testing.T) {
 	render(t, Options{Sim: true, Values: v})
 	if _, ok := v["sim"].(map[string]any)["enabled"]; ok {
 		t.Error("Render wrote sim.enabled into the caller's Values")
+	}
+}
+
+// helm lint (Helm's own linter, as `helm lint` runs it): no warning or
+// error, with the defaults and with the simulator on (INFO lines, such as
+// "icon is recommended", are advice).
+func TestHelmLint(t *testing.T) {
+	for _, vals := range []map[string]any{nil, {"sim": map[string]any{"enabled": true}}} {
+		l := lint.RunAll(filepath.Join(repoRoot, Dir), vals, DefaultNamespace)
+		for _, m := range l.Messages {
+			if m.Severity < support.WarningSev {
+				continue
+			}
+			t.Errorf("helm lint (values %v): %s", vals, m.Error())
+		}
 	}
 }
