@@ -110,6 +110,10 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec, answer *strings.Builder) 
 	}
 	ctx, wd := g.watch(ctx)
 	defer wd.stop()
+	if g.h1 != nil {
+		g.executeH1(ctx, wd, r, spec, answer)
+		return
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(spec.body))
 	if err != nil {
 		r.sent = g.now()
@@ -130,94 +134,129 @@ func (g *gen) execute(r *reqRecord, spec *requestSpec, answer *strings.Builder) 
 	wd.headers()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
-		kind := ErrHTTPOther
-		switch {
-		case resp.StatusCode >= 500:
-			kind = ErrHTTP5xx
-		case resp.StatusCode >= 400:
-			kind = ErrHTTP4xx
-		}
-		g.fail(r, kind, fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(msg)))
+		g.failStatus(r, resp.StatusCode, resp.Status, msg)
 		return
 	}
 	if !g.o.Stream {
 		g.readWhole(ctx, r, resp.Body, spec.prompt, answer)
 		return
 	}
-	var rd stream.Reader
-	if g.o.Protocol.Triton() {
-		tr := g.trPool.Get().(*stream.TritonReader)
-		tr.Reset(resp.Body)
-		defer g.trPool.Put(tr)
-		rd = tr
-	} else {
-		oa := g.oaPool.Get().(*stream.OpenAIReader)
-		oa.Reset(resp.Body)
-		defer g.oaPool.Put(oa)
-		rd = oa
+	rd, put := g.streamReader(resp.Body)
+	defer put()
+	st := streamRun{g: g, ctx: ctx, r: r, wd: wd, answer: answer}
+	for !st.event(rd.Next(), g.now()) {
 	}
-	var usage stream.Usage
-	haveUsage := false
-	chunks := 0
-	var last time.Time
-	for {
-		ev := rd.Next()
-		now := g.now()
-		if ev.Err != nil {
-			r.end = now
-			var se *stream.ServerError
-			var me *stream.MalformedError
-			switch {
-			case ctx.Err() != nil:
-				// Canceled, cut at the end, or a timeout: the cause says which.
-				kind, msg := g.classify(ctx, ev.Err, true)
-				g.fail(r, kind, msg)
-			case errors.Is(ev.Err, stream.ErrOversized):
-				g.fail(r, ErrOversized, ev.Err.Error())
-			case errors.As(ev.Err, &se), errors.As(ev.Err, &me):
-				g.fail(r, ErrStreamError, ev.Err.Error())
-			case errors.Is(ev.Err, stream.ErrTruncated):
-				g.fail(r, ErrStreamTruncated, ev.Err.Error())
-			default:
-				kind, msg := g.classify(ctx, ev.Err, true)
-				g.fail(r, kind, msg)
-			}
-			r.outTokens = chunks
-			return
-		}
-		if ev.Done {
-			r.end = now
-			break
-		}
-		if ev.Text != "" {
-			chunks++
-			if answer != nil {
-				answer.WriteString(ev.Text)
-			}
-			if r.first.IsZero() {
-				r.first = now
-			} else {
-				r.gaps = append(r.gaps, now.Sub(last).Microseconds())
-			}
-			last = now
-			wd.progress(g.realNow(now))
-		}
-		if ev.Usage != nil {
-			usage, haveUsage = *ev.Usage, true
-		}
+	if st.failed {
+		return
 	}
 	// Let the transport reuse the connection.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4096)
-	if chunks == 0 {
-		g.fail(r, ErrEmptyOutput, "the stream ended without generated text")
+	st.finish()
+}
+
+// failStatus records a non-2xx answer: its status and the start of its body.
+func (g *gen) failStatus(r *reqRecord, code int, status string, msg []byte) {
+	kind := ErrHTTPOther
+	switch {
+	case code >= 500:
+		kind = ErrHTTP5xx
+	case code >= 400:
+		kind = ErrHTTP4xx
+	}
+	g.fail(r, kind, fmt.Sprintf("%s: %s", status, bytes.TrimSpace(msg)))
+}
+
+// streamReader returns a pooled reader of the run's protocol reading body,
+// and the function that returns it to its pool.
+func (g *gen) streamReader(body io.Reader) (stream.Reader, func()) {
+	if g.o.Protocol.Triton() {
+		tr := g.trPool.Get().(*stream.TritonReader)
+		tr.Reset(body)
+		return tr, func() { tr.Reset(nil); g.trPool.Put(tr) }
+	}
+	oa := g.oaPool.Get().(*stream.OpenAIReader)
+	oa.Reset(body)
+	return oa, func() { oa.Reset(nil); g.oaPool.Put(oa) }
+}
+
+// streamRun records the events of one streamed response.
+type streamRun struct {
+	g      *gen
+	ctx    context.Context
+	r      *reqRecord
+	wd     *watchdog
+	answer *strings.Builder
+
+	usage     stream.Usage
+	haveUsage bool
+	chunks    int
+	last      time.Time
+	failed    bool // the stream ended with an error (recorded)
+}
+
+// event records ev, read at now; it reports whether the stream ended
+// (done, or failed: then the failure is recorded).
+func (s *streamRun) event(ev stream.Event, now time.Time) bool {
+	g, r := s.g, s.r
+	if ev.Err != nil {
+		r.end = now
+		var se *stream.ServerError
+		var me *stream.MalformedError
+		switch {
+		case s.ctx.Err() != nil:
+			// Canceled, cut at the end, or a timeout: the cause says which.
+			kind, msg := g.classify(s.ctx, ev.Err, true)
+			g.fail(r, kind, msg)
+		case errors.Is(ev.Err, stream.ErrOversized):
+			g.fail(r, ErrOversized, ev.Err.Error())
+		case errors.As(ev.Err, &se), errors.As(ev.Err, &me):
+			g.fail(r, ErrStreamError, ev.Err.Error())
+		case errors.Is(ev.Err, stream.ErrTruncated):
+			g.fail(r, ErrStreamTruncated, ev.Err.Error())
+		default:
+			kind, msg := g.classify(s.ctx, ev.Err, true)
+			g.fail(r, kind, msg)
+		}
+		r.outTokens = s.chunks
+		s.failed = true
+		return true
+	}
+	if ev.Done {
+		r.end = now
+		return true
+	}
+	if ev.Text != "" {
+		s.chunks++
+		if s.answer != nil {
+			s.answer.WriteString(ev.Text)
+		}
+		if r.first.IsZero() {
+			r.first = now
+		} else {
+			r.gaps = append(r.gaps, now.Sub(s.last).Microseconds())
+		}
+		s.last = now
+		s.wd.progress(g.realNow(now))
+	}
+	if ev.Usage != nil {
+		s.usage, s.haveUsage = *ev.Usage, true
+	}
+	return false
+}
+
+// finish records the counts of a stream that ended properly.
+func (s *streamRun) finish() {
+	r := s.r
+	if s.chunks == 0 {
+		s.g.fail(r, ErrEmptyOutput, "the stream ended without generated text")
 		return
 	}
-	r.outTokens, r.outSource = chunks, fromChunks
-	if haveUsage && usage.CompletionTokens > 0 {
-		r.outTokens, r.outSource = usage.CompletionTokens, fromUsage
+	r.outTokens, r.outSource = s.chunks, fromChunks
+	if s.haveUsage && s.usage.CompletionTokens > 0 {
+		r.outTokens, r.outSource = s.usage.CompletionTokens, fromUsage
 	}
-	if haveUsage && usage.PromptTokens > 0 {
-		r.promptTokens, r.promptUsage = usage.PromptTokens, true
+	if s.haveUsage && s.usage.PromptTokens > 0 {
+		r.promptTokens, r.promptUsage = s.usage.PromptTokens, true
 	}
 }
 
@@ -232,9 +271,18 @@ func (g *gen) readWhole(ctx context.Context, r *reqRecord, body io.Reader, promp
 		return
 	}
 	if len(b) > g.o.MaxEventBytes {
-		g.fail(r, ErrOversized, (&stream.OversizedError{What: "response body", Limit: g.o.MaxEventBytes}).Error())
+		g.failBodySize(r)
 		return
 	}
+	g.whole(r, b, prompt, answer)
+}
+
+func (g *gen) failBodySize(r *reqRecord) {
+	g.fail(r, ErrOversized, (&stream.OversizedError{What: "response body", Limit: g.o.MaxEventBytes}).Error())
+}
+
+// whole records a non-streamed response body, b, read by r.end.
+func (g *gen) whole(r *reqRecord, b []byte, prompt string, answer *strings.Builder) {
 	var ev stream.Event
 	if g.o.Protocol.Triton() {
 		ev = stream.ParseTritonResponse(b)

@@ -58,7 +58,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	client := o.HTTPClient
 	if client == nil {
-		client = newHTTPClient(o.connections())
+		// net/http asks for the model (once); the requests of the run go
+		// through the run's own client (h1.go) below.
+		client = newHTTPClient(1)
 		defer client.CloseIdleConnections()
 	}
 	if o.Model == "" {
@@ -67,6 +69,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	bodies := &bodies{o: &o}
+	var h1 *h1Client
+	if o.HTTPClient == nil {
+		if h1, err = newH1Client(bodies.endpoint(), requestHeader(&o), o.connections()); err != nil {
+			return nil, err
+		}
+		defer h1.closeIdle()
+	}
 	fd, err := wl.feed(bodies, o.Prompts.Once)
 	if err != nil {
 		return nil, err
@@ -95,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	nShards = max(1, min(nShards, 8))
 	g := &gen{o: o, client: client, endpoint: bodies.endpoint(), feed: fd, header: header, met: met,
-		stopCh: make(chan struct{}), causes: newCauses(&o), runID: newRunID(), records: records}
+		stopCh: make(chan struct{}), causes: newCauses(&o), runID: newRunID(), records: records, h1: h1}
 	records = nil // g closes it
 	for range nShards {
 		g.shards = append(g.shards, &shard{stats: newStats()})
@@ -103,6 +112,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	g.oaPool.New = func() any { r := stream.NewOpenAIReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
 	g.trPool.New = func() any { r := stream.NewTritonReader(nil); r.SetMaxEventBytes(o.MaxEventBytes); return r }
 	g.gapPool.New = func() any { s := make([]int64, 0, 256); return &s }
+	g.feedPool.New = func() any { return new(sseFeed) }
 
 	hardCtx, cancelHard := context.WithCancel(ctx)
 	defer cancelHard()

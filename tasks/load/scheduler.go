@@ -69,6 +69,11 @@ type gen struct {
 	stageStats []*stageStats
 
 	oaPool, trPool, gapPool sync.Pool
+
+	// h1 is the run's own HTTP/1.1 client (h1.go), nil when
+	// Options.HTTPClient replaces it: then client sends the requests.
+	h1       *h1Client
+	feedPool sync.Pool // *sseFeed
 }
 
 func (g *gen) now() time.Time {
