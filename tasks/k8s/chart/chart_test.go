@@ -193,6 +193,11 @@ func TestValuesChangeMonitors(t *testing.T) {
 		if !reflect.DeepEqual(ns, []string{"gpu-operator"}) {
 			t.Errorf("%s: namespaceSelector %v", pm.GetName(), ns)
 		}
+		// any: true (the default, merged with the user's map by Helm) would
+		// override matchNames in the Prometheus Operator.
+		if _, found, _ := unstructured.NestedFieldNoCopy(pm.Object, "spec", "namespaceSelector", "any"); found {
+			t.Errorf("%s: namespaceSelector keeps any beside matchNames", pm.GetName())
+		}
 	}
 	vllm := find(t, objs, "PodMonitor", "llm-observability-pack-vllm")
 	// Helm merges maps: the chart's default labels stay beside the user's.

@@ -56,7 +56,14 @@ spec:
     matchNames:
       - {{ $root.Release.Namespace }}
     {{- else }}
-    {{- toYaml (default $root.Values.namespaceSelector $m.namespaceSelector) | nindent 4 }}
+    {{- /* matchNames wins over the default any: true (Helm merges the user's map into it). */ -}}
+    {{- $ns := default $root.Values.namespaceSelector $m.namespaceSelector }}
+    {{- if $ns.matchNames }}
+    matchNames:
+      {{- toYaml $ns.matchNames | nindent 6 }}
+    {{- else }}
+    {{- toYaml $ns | nindent 4 }}
+    {{- end }}
     {{- end }}
   podMetricsEndpoints:
     - port: {{ $m.port | quote }}
