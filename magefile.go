@@ -341,6 +341,42 @@ func (K8s) Delete(ctx context.Context,
 	return targets.K8s(ctx, "delete", targets.K8sFlags{Context: context, Namespace: namespace, Release: release, Kubeconfig: kubeconfig})
 }
 
+// Load runs N streams (or -rate) from -pods generator pods of an Indexed Job against -url, and merges their results exactly into one.
+func (K8s) Load(ctx context.Context, backend string, concurrency int,
+	pods *int, // generator pods; the load is split between them (default 1)
+	url *string, // the server as the pods reach it, e.g. http://vllm-router.NAMESPACE.svc:8000 (required)
+	image *string, // the generator image the cluster pulls: mage k8s:image builds it, push it (required)
+	duration *time.Duration, // each pod stops after this long (default: until Ctrl+C)
+	requests *int, // stop after this many requests in all
+	rate *float64, // open loop: requests per second in all, split between the pods
+	shape *string, // arrivals with -rate: poisson (default) or constant (gamma does not split)
+	maxtokens *int, // output tokens per request (default 128)
+	dataset *string, // a dataset URL the pods can reach (needs -checksum)
+	checksum *string, // sha256:HEX of -dataset
+	synthetic *int, // synthetic prompts of about this many tokens
+	nostream *bool, // send non-streamed requests
+	out *string, // the merged results file (default results/k8s-load-BACKEND-TIME.json)
+	cpu *string, // each pod's CPU request and limit, e.g. 2
+	job *string, // the Job's name (default lop-load-TIME)
+	readytimeout *time.Duration, // how long the pods have to start (default 5m); the run starts with those ready
+	keepjob *bool, // keep the finished Job and its pods' logs for an hour
+	namespace *string, // the Job's namespace (default: the context's)
+	context *string, // kubeconfig context (default: the current context)
+	kubeconfig *string, // kubeconfig file (default as kubectl: $KUBECONFIG, else ~/.kube/config)
+) error {
+	return targets.K8sLoad(ctx, backend, concurrency, targets.K8sLoadFlags{Pods: pods, Image: image, CPU: cpu, Job: job, ReadyTimeout: readytimeout,
+		KeepJob: keepjob, Namespace: namespace, Context: context, Kubeconfig: kubeconfig, Out: out,
+		Load: targets.LoadFlags{URL: url, Duration: duration, Requests: requests, Rate: rate, Shape: shape, MaxTokens: maxtokens,
+			Dataset: dataset, Checksum: checksum, Synthetic: synthetic, NoStream: nostream}})
+}
+
+// Image builds the load generator's image FROM scratch (a static cmd/loadgen) for k8s:load; push it where the cluster pulls.
+func (K8s) Image(ctx context.Context,
+	tag *string, // image tag (default llm-observability-pack/loadgen:local)
+) error {
+	return targets.K8sImage(ctx, targets.K8sImageFlags{Tag: tag})
+}
+
 // Bench holds the load sweeps: `mage bench:vllm` steps the load up until the SLOs break and writes report.html.
 type Bench mg.Namespace
 

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // K8sFlags are the flags of k8s:render, k8s:apply and k8s:delete, as mage
@@ -83,6 +85,12 @@ func K8s(ctx context.Context, sub string, f K8sFlags) error {
 	if err != nil {
 		return &K8sUsageError{Sub: sub, Err: err}
 	}
+	return runK8s(ctx, sub, args)
+}
+
+// runK8s builds tasks/k8s/run (see K8s) and runs it with args; its exit
+// status is the target's (2: bad flags; k8s:load: 1, 4 or 130 as load:*).
+func runK8s(ctx context.Context, sub string, args []string) error {
 	if _, err := os.Stat(k8sRunPkg); err != nil {
 		return fmt.Errorf("k8s:%s runs from the project's source tree (%s not found in the working directory)", sub, k8sRunPkg)
 	}
@@ -98,15 +106,40 @@ func K8s(ctx context.Context, sub string, f K8sFlags) error {
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// When the target is canceled (Ctrl+C, SIGTERM) the helper gets
+	// SIGTERM, not a kill: it handles it as Ctrl+C and cleans up what it
+	// made in the cluster (k8s:load deletes its Job), within a minute.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 2 {
-			return &K8sUsageError{Sub: sub}
+		if errors.As(err, &ee) {
+			switch code := ee.ExitCode(); code {
+			case 2:
+				return &K8sUsageError{Sub: sub}
+			case -1:
+			default:
+				return &K8sExitError{Sub: sub, Code: code}
+			}
 		}
 		return fmt.Errorf("k8s:%s failed (see above): %w", sub, err)
 	}
 	return nil
 }
+
+// K8sExitError: tasks/k8s/run failed with exit status Code (it printed
+// why), which the target passes on.
+type K8sExitError struct {
+	Sub  string
+	Code int
+}
+
+func (e *K8sExitError) Error() string {
+	return fmt.Sprintf("k8s:%s failed (see above; exit status %d)", e.Sub, e.Code)
+}
+
+// ExitStatus is read by Mage's generated main.
+func (e *K8sExitError) ExitStatus() int { return e.Code }
 
 // k8sBinary is where K8s keeps the built program: the user's cache folder
 // (as Go's own build cache), else the system's temporary folder.

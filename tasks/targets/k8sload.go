@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/stack"
 )
@@ -25,7 +27,60 @@ type K8sLoadFlags struct {
 	Namespace    *string
 	Context      *string
 	Kubeconfig   *string
+	Out          *string // the merged results file
 	Load         LoadFlags
+}
+
+// K8sLoadArgs is the command line of tasks/k8s/run's load for backend and
+// concurrency with the flags given: the coordinator's flags, "--", then
+// cmd/loadgen's for the whole load.
+func K8sLoadArgs(backendName string, concurrency int, f K8sLoadFlags) ([]string, error) {
+	if _, err := backend.Lookup(backendName); err != nil {
+		return nil, err
+	}
+	if f.Load.URL == nil || *f.Load.URL == "" {
+		return nil, fmt.Errorf("k8s:load needs -url: the server as the pods reach it, e.g. http://vllm-router.NAMESPACE.svc:8000 (the .env's URLs are this machine's)")
+	}
+	if f.Image == nil || *f.Image == "" {
+		return nil, fmt.Errorf("k8s:load needs -image: the generator image the cluster pulls (mage k8s:image builds %s; push it and pass -image=REGISTRY/loadgen:TAG)", DefaultLoadgenImage)
+	}
+	out := str(f.Out)
+	if out == "" {
+		out = filepath.Join("results", fmt.Sprintf("k8s-load-%s-%s.json", backendName, time.Now().Format("20060102-150405")))
+	}
+	args := []string{"load", "-image=" + *f.Image, "-out=" + out}
+	if f.Pods != nil {
+		args = append(args, "-pods="+strconv.Itoa(*f.Pods))
+	}
+	for _, x := range []struct {
+		name string
+		v    *string
+	}{{"cpu", f.CPU}, {"job", f.Job}, {"namespace", f.Namespace}, {"context", f.Context}, {"kubeconfig", f.Kubeconfig}} {
+		if x.v != nil {
+			args = append(args, "-"+x.name+"="+*x.v)
+		}
+	}
+	if f.ReadyTimeout != nil {
+		args = append(args, "-readytimeout="+f.ReadyTimeout.String())
+	}
+	if f.KeepJob != nil {
+		args = append(args, "-keepjob="+strconv.FormatBool(*f.KeepJob))
+	}
+	load, err := f.Load.LoadgenArgs()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "--", "-backend="+backendName, "-concurrency="+strconv.Itoa(concurrency))
+	return append(args, load...), nil
+}
+
+// K8sLoad is k8s:load: tasks/k8s/run's load with K8sLoadArgs.
+func K8sLoad(ctx context.Context, backendName string, concurrency int, f K8sLoadFlags) error {
+	args, err := K8sLoadArgs(backendName, concurrency, f)
+	if err != nil {
+		return &K8sUsageError{Sub: "load", Err: err}
+	}
+	return runK8s(ctx, "load", args)
 }
 
 // notForPods are load:* flags that name this machine's files or ports: a

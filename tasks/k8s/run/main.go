@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -28,15 +29,16 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: run render|apply|delete [flags]
+const usage = `usage: run render|apply|delete|load [flags]
   render  writes the chart's objects: one YAML file per object into -out=DIR, or one stream to stdout (-out=-)
   apply   applies them server-side to the kubeconfig's cluster (nothing is written if any is refused)
   delete  deletes the objects of the release (-release) from the cluster
+  load    runs generator pods (an Indexed Job) and merges their results: load [flags] -- [cmd/loadgen flags]
 run 'run SUBCOMMAND -h' for the flags`
 
 // errUsage marks a command-line error (exit status 2).
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = render(args[1:], stdout, stderr)
 	case "apply", "delete":
 		err = applyOrDelete(ctx, args[0], args[1:], stdout, stderr)
+	case "load":
+		err = loadCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -60,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "k8s: unknown subcommand %q\n%s\n", args[0], usage)
 		return 2
 	}
+	var exit *exitError
 	switch {
 	case err == nil:
 		return 0
@@ -68,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "k8s:", err)
 		return 2
+	case errors.As(err, &exit):
+		fmt.Fprintln(stderr, "k8s:", err)
+		return exit.code
 	default:
 		fmt.Fprintln(stderr, "k8s:", err)
 		return 1
