@@ -19,6 +19,14 @@
 // streaming needs, for a larger peak (300 MB of resident memory against
 // 230 MB with 4000 streams). GOGC=100 in the environment restores Go's
 // default.
+//
+// Scheduling: without a GOMAXPROCS environment variable the simulator
+// runs with one P more than Go's default (the cores it may use) and one
+// stream writer per core (sim.SpareProc): the writers of thousands of
+// streams are always busy, and the spare P runs the engine's timer, the
+// network poller and the handlers at once instead of when the scheduler
+// preempts a writer, every 10 ms. GOMAXPROCS=N in the environment gives
+// N Ps and N writers.
 package main
 
 import (
@@ -29,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -43,6 +52,9 @@ func main() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(gcPercent)
 	}
+	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
+		sim.SpareProc()
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -51,6 +63,7 @@ func run(args []string) int {
 	cfg := sim.DefaultConfig(sim.PersonalityVLLM)
 	cfg.RegisterFlags(fs)
 	health := fs.String("healthcheck", "", "GET this URL and exit 0 on 2xx, else 1 (no server is started)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file, ended when the simulator stops (off by default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -75,6 +88,14 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "sim:", err)
 		return 2
 	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sim:", err)
+			return 2
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r, err := s.Start(ctx)
@@ -95,6 +116,25 @@ func run(args []string) int {
 	}
 	<-r.Done
 	return 0
+}
+
+// startCPUProfile starts a CPU profile written to path; the function it
+// returns ends it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w (give a file in a writable folder)", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "sim: -cpuprofile:", err)
+		}
+	}, nil
 }
 
 // lowConnections is the cap below which the start-up says how to raise it.

@@ -211,7 +211,8 @@ type engine struct {
 	lastWake   time.Time
 	shards     []*sinkShard // constant mode: stream writers
 	outbox     []*request   // published this wake, for the writers
-	shardBufs  [][]*request
+	outboxEnds []*request   // of which the ends (sinkShard)
+	shardBufs  [][]*request // per shard: outbox's, then outboxEnds'
 
 	now func() time.Time
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -39,6 +40,9 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 		fl.Flush()
 	}
 	st := &oaStream{w: w, fl: fl, chat: chat}
+	if rc := rawConnOf(ctx); rc != nil && fl != nil {
+		st.raw = rc // the header is out: the chunks go to the connection (rawConn)
+	}
 	st.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	st.continuous = st.includeUsage && req.StreamOptions.ContinuousUsageStats
 	obj := "text_completion"
@@ -56,6 +60,7 @@ func (s *Server) streamOpenAI(ctx context.Context, w http.ResponseWriter, req *o
 	st.head = append(head, `,"choices":[`...)
 	if len(reqs) == 1 && reqs[0].spec.sendTimed {
 		st.vm = s.vm
+		st.endWithLast = true
 		st.begin(0, reqs[0])
 		st.ended, st.slowCh = make(chan struct{}), make(chan struct{})
 		s.eng.attach(reqs[0], st)
@@ -101,6 +106,9 @@ func (st *oaStream) follow(ctx context.Context) bool {
 type oaStream struct {
 	w                              http.ResponseWriter
 	fl                             http.Flusher
+	raw                            net.Conn // not nil: chunks framed here and written to it (rawConn)
+	endWithLast                    bool     // one choice: the end goes out with its last token
+	endSent                        bool
 	head, buf                      []byte
 	chat, includeUsage, continuous bool
 	i                              int // current choice
@@ -128,7 +136,7 @@ func (st *oaStream) step(p progress) (over, stop bool) {
 	if p.produced <= st.sent && !p.done {
 		return false, false
 	}
-	r, buf := st.r, st.buf[:0]
+	r, buf := st.r, st.start()
 	if st.chat && st.first {
 		buf = append(buf, st.head...)
 		buf = append(buf, `{"index":`...)
@@ -155,7 +163,6 @@ func (st *oaStream) step(p progress) (over, stop bool) {
 		}
 		buf = append(buf, "}\n\n"...)
 	}
-	st.buf = buf
 	from := st.sent
 	st.sent = p.produced
 	if failed {
@@ -163,9 +170,16 @@ func (st *oaStream) step(p progress) (over, stop bool) {
 		buf = append(buf, "data: "...)
 		buf = append(buf, e.body()...)
 		buf = append(buf, "\n\ndata: [DONE]\n\n"...)
-		st.buf = buf
 	}
-	err := flushWrite(st.w, st.fl, buf)
+	if p.done && !failed {
+		st.promptTok += r.spec.prompt.tokens
+		st.genTok += st.sent
+		if st.endWithLast {
+			buf = st.appendEnd(buf) // one write for the last token and the end
+			st.endSent = true
+		}
+	}
+	err := st.send(buf)
 	if err == nil && st.vm != nil && p.produced > from {
 		now := time.Now()
 		st.vm.observeSent(r.arrival, st.lastSend, now, from, p.produced)
@@ -174,25 +188,66 @@ func (st *oaStream) step(p progress) (over, stop bool) {
 	if err != nil || failed {
 		return true, true
 	}
-	if p.done {
-		st.promptTok += r.spec.prompt.tokens
-		st.genTok += st.sent
-	}
 	return p.done, false
 }
 
-// end writes the optional usage chunk and "data: [DONE]".
+// sizeLineRoom is the room start leaves for a raw stream's chunk-size
+// line: up to 8 hex digits and CRLF.
+const sizeLineRoom = 10
+
+// start is the stream's buffer, emptied; a raw stream's begins with room
+// for the chunk-size line (send).
+func (st *oaStream) start() []byte {
+	if st.raw != nil {
+		return append(st.buf[:0], "          "[:sizeLineRoom]...)
+	}
+	return st.buf[:0]
+}
+
+// send writes buf (from start) to the client in one chunk, flushed: through
+// the ResponseWriter, or, raw, framed as an HTTP/1.1 chunk (size line,
+// data, CRLF) in one write to the connection. It keeps buf for reuse.
+func (st *oaStream) send(buf []byte) error {
+	if st.raw == nil {
+		st.buf = buf
+		return flushWrite(st.w, st.fl, buf)
+	}
+	n := len(buf) - sizeLineRoom
+	if n <= 0 {
+		st.buf = buf
+		return nil
+	}
+	k := sizeLineRoom - 2
+	buf[k], buf[k+1] = '\r', '\n'
+	for ; n > 0; n >>= 4 {
+		k--
+		buf[k] = "0123456789abcdef"[n&15]
+	}
+	buf = append(buf, '\r', '\n')
+	st.buf = buf
+	_, err := st.raw.Write(buf[k:])
+	return err
+}
+
+// end writes the optional usage chunk and "data: [DONE]", unless they
+// went out with the last token (endWithLast).
 func (st *oaStream) end() {
-	buf := st.buf[:0]
+	if st.endSent {
+		return
+	}
+	st.endSent = true
+	_ = st.send(st.appendEnd(st.start()))
+}
+
+// appendEnd appends the optional usage chunk and "data: [DONE]".
+func (st *oaStream) appendEnd(buf []byte) []byte {
 	if st.includeUsage {
 		buf = append(buf, st.head[:len(st.head)-len(`,"choices":[`)]...)
 		buf = append(buf, `,"choices":[],"usage":`...)
 		buf = appendUsage(buf, st.promptTok, st.genTok)
 		buf = append(buf, "}\n\n"...)
 	}
-	buf = append(buf, "data: [DONE]\n\n"...)
-	st.buf = buf
-	_ = flushWrite(st.w, st.fl, buf)
+	return append(buf, "data: [DONE]\n\n"...)
 }
 
 // detach stops the deliveries (a writer was stuck in one) and has the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,6 +91,10 @@ func BenchmarkSimProcess(b *testing.B) {
 			b.ReportMetric(res.errP99, "itl-err-p99-ms")
 			if res.cpuPerToken > 0 {
 				b.ReportMetric(res.cpuPerToken, "sim-cpu-us/token")
+				b.ReportMetric(res.sysPerToken, "sim-sys-us/token")
+			}
+			if res.writesPerToken > 0 {
+				b.ReportMetric(res.writesPerToken, "sim-writes/token")
 			}
 			b.ReportMetric(0, "ns/op")
 		})
@@ -122,34 +127,56 @@ func BenchmarkSimInProcess(b *testing.B) {
 // and returns its API address (HOST:PORT) and process id; the process is
 // stopped when b ends.
 func startSimProcess(b *testing.B, bin string, n int) (string, int) {
-	url, pid := simproc.Start(b, bin, "-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
-		"-max-num-seqs", strconv.Itoa(2*n), "-max-waiting-queue-length", "0", "-max-connections", strconv.Itoa(2*n+100))
+	args := []string{"-addr", "127.0.0.1:0", "-constant-ttft", perfTTFT.String(), "-constant-itl", perfITL.String(),
+		"-max-num-seqs", strconv.Itoa(2 * n), "-max-waiting-queue-length", "0", "-max-connections", strconv.Itoa(2*n + 100)}
+	if dir := os.Getenv("LOP_SIM_PROFILE_DIR"); dir != "" {
+		args = append(args, "-cpuprofile", filepath.Join(dir, fmt.Sprintf("sim-%d.pprof", n)))
+	}
+	url, pid := simproc.Start(b, bin, args...)
 	return strings.TrimPrefix(url, "http://"), pid
 }
 
 type perfResult struct {
 	ratio, chunksPerToken, errP50, errP99 float64
 	cpuPerToken                           float64 // the simulator's CPU time per token in the window, us; 0: unknown
+	sysPerToken                           float64 // of which the kernel's
+	writesPerToken                        float64 // the simulator's write system calls per token; 0: unknown
 }
 
-// procCPU is the CPU time (user + system) process pid has used, from
-// /proc (Linux); 0 when unknown.
-func procCPU(pid int) time.Duration {
+// procStat is what /proc says of a process (Linux; zeros elsewhere):
+// its user and system CPU time and its write system calls (syscw of
+// /proc/PID/io).
+type procStat struct {
+	user, sys time.Duration
+	writes    int64
+}
+
+func readProcStat(pid int) procStat {
+	var ps procStat
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return ps
 	}
 	k := bytes.LastIndexByte(b, ')')
 	if k < 0 {
-		return 0
+		return ps
 	}
 	f := strings.Fields(string(b[k+1:]))
 	if len(f) < 13 {
-		return 0
+		return ps
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	ps.user = time.Duration(ut) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	ps.sys = time.Duration(st) * 10 * time.Millisecond
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for line := range strings.SplitSeq(string(io), "\n") {
+			if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+				ps.writes, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	return ps
 }
 
 // perfStream is what one stream saw in the window.
@@ -180,7 +207,7 @@ func runPerfStreams(b *testing.B, addr string, pid, n int, d time.Duration) perf
 			streams[i].err = perfStreamLoop(addr, req, w0, w1, &streams[i])
 		}()
 	}
-	var cpu0, cpu1 time.Duration
+	var cpu0, cpu1 procStat
 	cpuDone := make(chan struct{})
 	go func() {
 		defer close(cpuDone)
@@ -188,9 +215,9 @@ func runPerfStreams(b *testing.B, addr string, pid, n int, d time.Duration) perf
 			return
 		}
 		time.Sleep(time.Until(w0))
-		cpu0 = procCPU(pid)
+		cpu0 = readProcStat(pid)
 		time.Sleep(time.Until(w1))
-		cpu1 = procCPU(pid)
+		cpu1 = readProcStat(pid)
 	}()
 	wg.Wait()
 	<-cpuDone
@@ -213,8 +240,11 @@ func runPerfStreams(b *testing.B, addr string, pid, n int, d time.Duration) perf
 		return float64(gaps[min(len(gaps)-1, int(p*float64(len(gaps))))]) / 1000
 	}
 	ideal := float64(n) * d.Seconds() * perfTokens / reqDur.Seconds()
-	return perfResult{ratio: float64(tokens) / ideal, chunksPerToken: float64(chunks) / max(float64(tokens), 1),
-		errP50: pct(0.5), errP99: pct(0.99), cpuPerToken: float64((cpu1-cpu0)/time.Nanosecond) / 1000 / max(float64(tokens), 1)}
+	perTok := max(float64(tokens), 1)
+	return perfResult{ratio: float64(tokens) / ideal, chunksPerToken: float64(chunks) / perTok,
+		errP50: pct(0.5), errP99: pct(0.99),
+		cpuPerToken: float64(cpu1.user+cpu1.sys-cpu0.user-cpu0.sys) / 1000 / perTok,
+		sysPerToken: float64(cpu1.sys-cpu0.sys) / 1000 / perTok, writesPerToken: float64(cpu1.writes-cpu0.writes) / perTok}
 }
 
 var (

@@ -130,7 +130,7 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 	}
 	s.conns = &connTable{max: s.cfg.maxConnections()}
 	run := &Running{MaxConnections: s.conns.max}
-	list := []srv{{s.cfg.Addr, s.Handler(), &run.APIURL, ""}}
+	list := []srv{{s.cfg.Addr, rawConnHandler(s.Handler()), &run.APIURL, ""}}
 	if ma := s.cfg.effectiveMetricsAddr(); ma != "" {
 		list = append(list, srv{ma, s.MetricsHandler(), &run.MetricsURL, "/metrics"})
 	}
@@ -161,7 +161,8 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		hs := &http.Server{Handler: list[i].h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-			ReadTimeout: s.cfg.ReadTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnState: s.conns.connState}
+			ReadTimeout: s.cfg.ReadTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnState: s.conns.connState,
+			ConnContext: rawConnContext}
 		servers = append(servers, hs)
 		wg.Add(1)
 		go func() {
@@ -186,6 +187,59 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 		close(done)
 	}()
 	return run, nil
+}
+
+// Raw chunks: a stream writer sends each token's SSE events in one write
+// system call, instead of through net/http's ResponseWriter (its buffer,
+// the chunked encoder's size line written with fmt, a second buffer, the
+// flush), which cost as much CPU as the rest of a token's work but the
+// write itself. Once the handler has sent the header (WriteHeader, Flush:
+// net/http has then written the status line and the headers, with
+// Transfer-Encoding: chunked for an HTTP/1.1 request, and holds nothing
+// buffered), the stream frames its chunks itself (oaStream.send) and
+// writes them to the connection net/http still owns; when the handler
+// returns, net/http ends the body with its zero-length chunk as for any
+// chunked answer, and the connection stays open for the next request.
+// Nothing else writes to the connection while the handler runs, and the
+// stream writes nothing after it returns (oaStream.closed).
+
+// rawConn is what rawConnContext keeps of a connection: the connection,
+// and whether its request in progress may get raw chunks (HTTP/1.1 or
+// later, so net/http answers it chunked). A connection serves its
+// requests one at a time, so the flag is the current request's.
+type rawConn struct {
+	c       net.Conn
+	chunked atomic.Bool
+}
+
+type rawConnKey struct{}
+
+// rawConnContext is the API server's ConnContext: it keeps the connection
+// for rawConnOf.
+func rawConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, rawConnKey{}, &rawConn{c: c})
+}
+
+// rawConnHandler marks each request on a connection of rawConnContext
+// that may get raw chunks.
+func rawConnHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rc, ok := r.Context().Value(rawConnKey{}).(*rawConn); ok {
+			rc.chunked.Store(r.ProtoAtLeast(1, 1) && r.Method != http.MethodHead)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// rawConnOf is the connection a stream of the request of ctx may write
+// raw chunks to once its header is flushed, or nil (not served by Start,
+// or an HTTP/1.0 request).
+func rawConnOf(ctx context.Context) net.Conn {
+	rc, ok := ctx.Value(rawConnKey{}).(*rawConn)
+	if !ok || !rc.chunked.Load() {
+		return nil
+	}
+	return rc.c
 }
 
 func urlHost(a net.Addr) string {

@@ -34,11 +34,19 @@ type streamSink interface {
 	detach()
 }
 
-// sinkShard is one writer's queue.
+// sinkShard is one writer's queue. The requests whose last token is out
+// (their ends) wait in a queue of their own, which the writer serves
+// first: a writer that falls behind (more streams than its core can write
+// one write per token) then still ends every request on time, so its
+// client's next request is not delayed, and only the tokens in the middle
+// of the streams leave late, several in one write (each its own SSE
+// event).
 type sinkShard struct {
 	mu      sync.Mutex
 	queue   []*request
 	head    int           // queue[head:] are waiting
+	ends    []*request    // waiting before queue
+	endHead int           // ends[endHead:] are waiting
 	cur     *writerToken  // the writer that owns the queue
 	current *request      // the request cur delivers to now
 	since   atomic.Int64  // when cur started delivering to current (unix ns); 0: idle
@@ -48,9 +56,17 @@ type sinkShard struct {
 // writerToken identifies one writer goroutine of a shard.
 type writerToken struct{}
 
-func (sh *sinkShard) push(rs []*request) {
+func (sh *sinkShard) push(rs, ends []*request) {
 	sh.mu.Lock()
+	if sh.head > 0 && sh.head >= len(sh.queue)/2 {
+		// A writer that is behind never empties its queue: drop the
+		// taken part before it grows without bound.
+		n := copy(sh.queue, sh.queue[sh.head:])
+		clear(sh.queue[n:])
+		sh.queue, sh.head = sh.queue[:n], 0
+	}
 	sh.queue = append(sh.queue, rs...)
+	sh.ends = append(sh.ends, ends...)
 	sh.mu.Unlock()
 	select {
 	case sh.wake <- struct{}{}:
@@ -66,6 +82,18 @@ func (sh *sinkShard) next(ctx context.Context, me *writerToken) *request {
 		if sh.cur != me {
 			sh.mu.Unlock()
 			return nil
+		}
+		if sh.endHead < len(sh.ends) {
+			r := sh.ends[sh.endHead]
+			sh.ends[sh.endHead] = nil
+			sh.endHead++
+			if sh.endHead == len(sh.ends) {
+				sh.ends, sh.endHead = sh.ends[:0], 0
+			}
+			sh.current = r
+			sh.since.Store(time.Now().UnixNano())
+			sh.mu.Unlock()
+			return r
 		}
 		if sh.head < len(sh.queue) {
 			r := sh.queue[sh.head]
@@ -136,9 +164,33 @@ func (sh *sinkShard) unstick(ctx context.Context, now time.Time) {
 	sh.start(ctx)
 }
 
-// newSinkShards makes one shard per P.
+// streamWriters is the number of stream writers a new engine starts; 0:
+// GOMAXPROCS.
+var streamWriters atomic.Int32
+
+// SpareProc runs the scheduler with one P more than the stream writers:
+// GOMAXPROCS goes up by one and the writers stay as many as GOMAXPROCS
+// was (call it before New). Busy writers (thousands of streams) never
+// block, so with one P each nothing else runs on their Ps until the
+// scheduler preempts them, every 10 ms: the engine's timer, the network
+// poller (which finds the requests that arrived) and the handlers wait
+// for it and the tokens leave late. The spare P runs them as soon as
+// they are ready; the writers still have a P per core. It returns the
+// new GOMAXPROCS and the writers.
+func SpareProc() (procs, writers int) {
+	writers = runtime.GOMAXPROCS(0)
+	streamWriters.Store(int32(writers))
+	runtime.GOMAXPROCS(writers + 1)
+	return writers + 1, writers
+}
+
+// newSinkShards makes one shard per stream writer.
 func newSinkShards() []*sinkShard {
-	sh := make([]*sinkShard, runtime.GOMAXPROCS(0))
+	n := int(streamWriters.Load())
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	sh := make([]*sinkShard, n)
 	for i := range sh {
 		sh[i] = &sinkShard{wake: make(chan struct{}, 1)}
 	}
@@ -151,7 +203,7 @@ func (e *engine) attach(r *request, s streamSink) {
 	r.sink = s
 	r.mu.Unlock()
 	if r.queued.CompareAndSwap(false, true) {
-		e.shards[r.seq%uint64(len(e.shards))].push([]*request{r})
+		e.shards[r.seq%uint64(len(e.shards))].push([]*request{r}, nil)
 	}
 }
 
@@ -166,32 +218,49 @@ func (r *request) detachSink() {
 // of the wake, flushOutbox), else its notify channel. A request already
 // on a writer's queue is not queued twice: the writer reads its progress
 // when it takes it, so a writer that falls behind writes the tokens of
-// several wakes at once instead of a longer and longer queue.
+// several wakes at once instead of a longer and longer queue. An end goes
+// to the writer's queue of ends even so (the entry left in the other
+// queue then finds the stream over and writes nothing).
 func (e *engine) publish(r *request, done bool, reason string) {
-	if r.publish(done, reason) && r.queued.CompareAndSwap(false, true) {
+	if !r.publish(done, reason) {
+		return
+	}
+	if done {
+		r.queued.Store(true)
+		e.outboxEnds = append(e.outboxEnds, r)
+	} else if r.queued.CompareAndSwap(false, true) {
 		e.outbox = append(e.outbox, r)
 	}
 }
 
 // flushOutbox hands the requests published in this wake to their writers.
 func (e *engine) flushOutbox() {
-	if len(e.outbox) == 0 {
+	if len(e.outbox)+len(e.outboxEnds) == 0 {
 		return
 	}
-	if len(e.shardBufs) != len(e.shards) {
-		e.shardBufs = make([][]*request, len(e.shards))
+	if len(e.shardBufs) != 2*len(e.shards) {
+		e.shardBufs = make([][]*request, 2*len(e.shards))
 	}
+	n := uint64(len(e.shards))
 	for _, r := range e.outbox {
-		k := r.seq % uint64(len(e.shards))
+		k := r.seq % n
+		e.shardBufs[k] = append(e.shardBufs[k], r)
+	}
+	for _, r := range e.outboxEnds {
+		k := n + r.seq%n
 		e.shardBufs[k] = append(e.shardBufs[k], r)
 	}
 	clear(e.outbox)
 	e.outbox = e.outbox[:0]
-	for k, rs := range e.shardBufs {
-		if len(rs) > 0 {
-			e.shards[k].push(rs)
+	clear(e.outboxEnds)
+	e.outboxEnds = e.outboxEnds[:0]
+	for k, sh := range e.shards {
+		rs, ends := e.shardBufs[k], e.shardBufs[int(n)+k]
+		if len(rs)+len(ends) > 0 {
+			sh.push(rs, ends)
 			clear(rs)
-			e.shardBufs[k] = rs[:0]
+			clear(ends)
+			e.shardBufs[k], e.shardBufs[int(n)+k] = rs[:0], ends[:0]
 		}
 	}
 }
