@@ -33,7 +33,11 @@ func TestApplyDeleteCommandLine(t *testing.T) {
 func TestApplyDeleteAgainstAPIServer(t *testing.T) {
 	cp := kubetest.New(t, kubetest.Options{})
 	kc := "-kubeconfig=" + cp.Kubeconfig
-	code, out, errs := runCmd(t, "apply", "-chart="+chartDir, kc, "-sim", "-namespace=lop-e2e", "-release=e2e")
+	code, out, errs := runCmd(t, "apply", "-chart="+chartDir, kc, "-namespace=lop-none", "-create-namespace=false")
+	if code != 1 || !strings.Contains(errs, "kubectl create namespace lop-none") {
+		t.Errorf("-create-namespace=false into a missing namespace: exit %d\n%s", code, errs)
+	}
+	code, out, errs = runCmd(t, "apply", "-chart="+chartDir, kc, "-sim", "-namespace=lop-e2e", "-release=e2e")
 	if code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errs)
 	}
