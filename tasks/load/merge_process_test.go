@@ -13,7 +13,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simproc"
 )
 
-// N generator processes that share a load, merged, report what one process
+// Eight generator processes that share a load, merged, report what one process
 // carrying the whole load reports: the request counts exactly, and the
 // latency percentiles within the jitter of real processes on one machine
 // (the simulator is in constant mode: every TTFT is 40 ms and every gap
@@ -32,7 +32,7 @@ func TestMergedProcessesAgreeWithOneProcess(t *testing.T) {
 	}
 	url, _ := simproc.Start(t, simproc.Binary(t), "-addr", "127.0.0.1:0", "-constant-ttft", "40ms", "-constant-itl", "10ms",
 		"-output-tokens-mean", "100", "-output-tokens-sigma", "0", "-max-num-seqs", "256")
-	const workers, perWorker, conc = 4, 60, 3
+	const workers, perWorker, conc = 8, 30, 2
 	run := func(name string, concurrency, requests int) *Result {
 		out := filepath.Join(dir, name+".json")
 		cmd := exec.Command(loadgen, "-url", url, "-backend", "sim", "-concurrency", fmt.Sprint(concurrency),

@@ -2,12 +2,16 @@ package load
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -204,5 +208,31 @@ func TestMergePartialAndInvalidAreSaid(t *testing.T) {
 	j, _ := json.Marshal(m)
 	if !strings.Contains(string(j), `"missing_workers":["pod-2"]`) || !strings.Contains(string(j), `"partial":true`) {
 		t.Fatalf("results file lacks the missing worker: %s", j[:200])
+	}
+}
+
+// Options.Progress gets the run's counts as it goes, with no status
+// writer (cmd/loadgen's Kubernetes workers publish them).
+func TestProgressWithoutStatus(t *testing.T) {
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: %s\n\ndata: [DONE]\n\n", chatChunk("hi"))
+	})
+	var mu sync.Mutex
+	var last Progress
+	calls := 0
+	res, err := Run(context.Background(), Options{Backend: "vllm", Model: "m", URL: srv.URL, Protocol: ProtocolOpenAIChat, Stream: true,
+		Concurrency: 2, Duration: 600 * time.Millisecond, StatusInterval: 100 * time.Millisecond,
+		Progress: func(p Progress) { mu.Lock(); last, calls = p, calls+1; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 3 || last.OK == 0 || last.OK > res.Requests.OK || last.FirstIntended.IsZero() || last.Elapsed <= 0 {
+		t.Fatalf("%d progress calls, last %+v (result ok %d)", calls, last, res.Requests.OK)
+	}
+	if rps := last.RequestsPerSecond(last.FirstIntended.Add(time.Second)); rps != float64(last.OK) {
+		t.Fatalf("req/s over 1 s: %g, want %d", rps, last.OK)
 	}
 }

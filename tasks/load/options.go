@@ -177,9 +177,8 @@ type Options struct {
 	// StatusInterval (default 1 s); otherwise a plain line is written
 	// every 5 s (or StatusInterval when set).
 	Status io.Writer
-	// Progress, when set with Status, is called at every status interval
-	// with what the run has measured so far (cmd/loadgen's workers
-	// publish it).
+	// Progress, when set, is called at every status interval with what
+	// the run has measured so far (cmd/loadgen's workers publish it).
 	Progress       func(Progress)
 	IsTerminal     bool
 	StatusInterval time.Duration

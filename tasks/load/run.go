@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var statusWG sync.WaitGroup
 	statusDone := make(chan struct{})
-	if o.Status != nil {
+	if o.Status != nil || o.Progress != nil {
 		statusWG.Add(1)
 		go func() { defer statusWG.Done(); g.statusLoop(statusDone) }()
 	}

@@ -141,6 +141,8 @@ func checkLoadArgs(args []string, pods int) (string, error) {
 	switch {
 	case len(o.Stages) > 0 && pods > 1:
 		return "", errors.New("-stages does not split between pods yet: run the stages with -pods=1, or one k8s:load per stage")
+	case o.Prompts.Format.Timed() && pods > 1:
+		return "", fmt.Errorf("a %s trace replays its timestamps, which each pod would do in full: not split between pods yet (use -pods=1)", o.Prompts.Format)
 	case (o.Prompts.Once || o.Prompts.Sessions) && pods > 1:
 		return "", errors.New("-once and -sessions play a dataset through, which several pods would each do: not split between pods yet (use -pods=1)")
 	}

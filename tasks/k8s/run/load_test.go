@@ -25,6 +25,7 @@ func TestCheckLoadArgs(t *testing.T) {
 		{[]string{"-rate=10", "-shape=gamma"}, "gamma arrivals do not split"},
 		{[]string{"-stages=10s@5,10s@10"}, "-stages does not split between pods yet"},
 		{[]string{"-concurrency=8", "-once"}, "not split between pods yet"},
+		{[]string{"-concurrency=8", "-dataset=https://x/t.jsonl", "-checksum=sha256:00", "-datasetformat=mooncake"}, "a mooncake trace replays its timestamps"},
 		{[]string{"-concurrency=8", "-nosuchflag"}, "the load's flags: flag provided but not defined: -nosuchflag"},
 		{[]string{"-concurrency=8", "stray"}, `unexpected argument "stray"`},
 	} {
