@@ -10,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 )
 
 func call(ctx context.Context, getenv func(string) string, args ...string) (int, string, string) {
@@ -66,23 +67,6 @@ func TestWget(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serve: the Grafana stand-in answers /api/health from its directory, and
 // the probe of its health check passes against it; it stops when told to.
 func TestServe(t *testing.T) {
@@ -94,7 +78,7 @@ func TestServe(t *testing.T) {
 	l.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb testio.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"/bin/serve", addr, dir, "--config.file=/etc/prometheus/prometheus.yml"}, os.Getenv, &out, &errb)
@@ -157,7 +141,7 @@ func TestSim(t *testing.T) {
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
-	var o, e syncBuffer
+	var o, e testio.SyncBuffer
 	done := make(chan int)
 	go func() { done <- run(cctx, []string{"/sim", "-personality=vllm"}, env("never-ready"), &o, &e) }()
 	for !strings.Contains(o.String(), "simulator starting") {

@@ -13,11 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -650,7 +650,7 @@ func TestStatusLine(t *testing.T) {
 		io.WriteString(w, "data: "+chatChunk("a")+"\n\ndata: "+chatChunk("b")+"\n\ndata: [DONE]\n\n")
 	})
 	for _, term := range []bool{true, false} {
-		var buf syncBuffer
+		var buf testio.SyncBuffer
 		_, err := runReport(context.Background(), Options{URL: srv.URL, Stream: true, Concurrency: 2, Duration: 120 * ms1,
 			Status: &buf, IsTerminal: term, StatusInterval: 20 * ms1})
 		if err != nil {
@@ -662,24 +662,6 @@ func TestStatusLine(t *testing.T) {
 			t.Errorf("terminal=%v output %q", term, s)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the status goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestValidation(t *testing.T) {

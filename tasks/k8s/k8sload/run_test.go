@@ -19,6 +19,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/kubetest"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/loadjob"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim/simproc"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -208,25 +209,8 @@ func (k *kubelet) output() string {
 	return b.String()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (c *cluster) options(name string, pods int, args ...string) (Options, *syncBuffer) {
-	var status syncBuffer
+func (c *cluster) options(name string, pods int, args ...string) (Options, *testio.SyncBuffer) {
+	var status testio.SyncBuffer
 	return Options{Spec: Spec{Name: name, Namespace: c.ns, Pods: pods, Image: "registry.invalid/loadgen:test",
 		Args: append([]string{"-url", c.sim, "-backend", "sim", "-maxtokens", "8"}, args...)},
 		ReadyTimeout: 40 * time.Second, Poll: 100 * time.Millisecond, ProgressEvery: time.Second, Status: &status}, &status
