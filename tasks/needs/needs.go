@@ -30,13 +30,16 @@ const (
 
 // Packages maps a program to the Debian package that provides it.
 var Packages = map[string]string{
-	"prometheus":     "prometheus",
-	"promtool":       "prometheus",
-	"chromium":       "chromium",
-	"git":            "git",
-	"docker":         "docker.io",
-	"dockerd":        "docker.io",
-	"docker-compose": "docker-compose",
+	"prometheus":              "prometheus",
+	"promtool":                "prometheus",
+	"chromium":                "chromium",
+	"git":                     "git",
+	"docker":                  "docker.io",
+	"dockerd":                 "docker.io",
+	"docker-compose":          "docker-compose",
+	"amtool":                  "prometheus-alertmanager",
+	"alertmanager":            "prometheus-alertmanager",
+	"prometheus-alertmanager": "prometheus-alertmanager",
 }
 
 // Missing is something a test needs that this machine lacks.
