@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/alerts"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 )
 
@@ -16,16 +17,17 @@ import (
 type Kind int
 
 const (
-	String   Kind = iota // any non-empty text
-	Image                // an image reference: name[:tag][@digest]
-	Port                 // an integer 1..65535
-	PosInt               // an integer > 0
-	Fraction             // a number in (0, 1]
-	Address              // an IP address to bind published ports to
-	Secret               // any text, may be empty, never printed
-	Password             // non-empty text, never printed, not a well-known default
-	Project              // a compose project name
-	Choice               // one of Key.Choices
+	String    Kind = iota // any non-empty text
+	Image                 // an image reference: name[:tag][@digest]
+	Port                  // an integer 1..65535
+	PosInt                // an integer > 0
+	Fraction              // a number in (0, 1]
+	Address               // an IP address to bind published ports to
+	Secret                // any text, may be empty, never printed
+	Password              // non-empty text, never printed, not a well-known default
+	Project               // a compose project name
+	Choice                // one of Key.Choices
+	SecretURL             // empty, or an http:// or https:// URL; never printed
 )
 
 // Key describes one key of deploy/.env.
@@ -34,6 +36,8 @@ type Key struct {
 	Kind    Kind
 	Choices []string
 	Doc     string
+	// Optional: the empty value is allowed (the key must still be present).
+	Optional bool
 }
 
 // Keys lists every key the stack reads. deploy/env.example documents the same
@@ -64,6 +68,29 @@ var Keys = []Key{
 	{Name: "DCGM_PORT", Kind: Port},
 	{Name: "GRAFANA_ADMIN_USER", Kind: String},
 	{Name: "GRAFANA_ADMIN_PASSWORD", Kind: Password},
+	{Name: "ALERTMANAGER_IMAGE", Kind: Image},
+	{Name: alerts.KeyPort, Kind: Port},
+	// Alert receivers (tasks/alerts checks that each one a route uses has
+	// its keys; see validateAlerts).
+	{Name: alerts.KeyReceiver, Kind: Choice, Choices: receiverKinds(), Doc: "receiver of every alert"},
+	{Name: alerts.KeyPageReceiver, Kind: Choice, Choices: receiverKinds(), Optional: true, Doc: "receiver of severity=page alerts; empty: ALERT_RECEIVER"},
+	{Name: alerts.KeyTicketReceiver, Kind: Choice, Choices: receiverKinds(), Optional: true, Doc: "receiver of severity=ticket alerts; empty: ALERT_RECEIVER"},
+	{Name: alerts.KeyWebhookURL, Kind: SecretURL},
+	{Name: alerts.KeySlackWebhookURL, Kind: SecretURL},
+	{Name: alerts.KeySlackChannel, Kind: String, Optional: true},
+	{Name: alerts.KeyEmailSmarthost, Kind: String, Optional: true},
+	{Name: alerts.KeyEmailFrom, Kind: String, Optional: true},
+	{Name: alerts.KeyEmailTo, Kind: String, Optional: true},
+	{Name: alerts.KeyEmailAuthUsername, Kind: String, Optional: true},
+	{Name: alerts.KeyEmailAuthPassword, Kind: Secret},
+}
+
+func receiverKinds() []string {
+	c := make([]string, len(alerts.Kinds))
+	for i, k := range alerts.Kinds {
+		c[i] = string(k)
+	}
+	return c
 }
 
 // personalities are the SIM_PERSONALITY choices: the backend table's.
@@ -87,10 +114,11 @@ func Lookup(name string) (Key, bool) {
 
 // IsSecret reports whether the value of name must never be printed: a key
 // of kind Secret or Password (HF_TOKEN, GRAFANA_ADMIN_PASSWORD), and any key
+// of kind SecretURL (webhook URLs carry their token), and any key
 // whose name contains TOKEN, PASSWORD, PASSWD, SECRET, KEY or CREDENTIAL,
 // in any case, whether the schema knows it or not.
 func IsSecret(name string) bool {
-	if k, ok := Lookup(name); ok && (k.Kind == Secret || k.Kind == Password) {
+	if k, ok := Lookup(name); ok && (k.Kind == Secret || k.Kind == Password || k.Kind == SecretURL) {
 		return true
 	}
 	up := strings.ToUpper(name)
@@ -210,6 +238,9 @@ func Validate(f *File) error {
 		}
 	}
 	problems = append(problems, portClashes(f)...)
+	if len(problems) == 0 {
+		problems = append(problems, validateAlerts(f)...)
+	}
 	if len(problems) > 0 {
 		return &ValidationError{problems}
 	}
@@ -224,6 +255,9 @@ func checkValue(k Key, v string) error {
 		return errors.New("the value " + err.Error() + " (the value is not shown)")
 	}
 	q := showValue(k.Name, v)
+	if k.Optional && v == "" {
+		return nil
+	}
 	switch k.Kind {
 	case String:
 		if v == "" {
@@ -254,6 +288,10 @@ func checkValue(k Key, v string) error {
 		}
 	case Secret:
 		// Anything goes, including empty; the value is never echoed.
+	case SecretURL:
+		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			return errors.New("is not an http:// or https:// URL (the value is not shown); leave it empty when no receiver uses it")
+		}
 	case Password:
 		if v == "" {
 			return errors.New("is empty; set a password (the value is never printed)")
@@ -274,6 +312,27 @@ func checkValue(k Key, v string) error {
 		return fmt.Errorf("%s is not one of %s", q, strings.Join(k.Choices, ", "))
 	}
 	return nil
+}
+
+// validateAlerts checks the alert receivers as a whole (once every key is
+// well formed): each receiver that a route uses needs its keys. Messages
+// name keys, never a secret's value.
+func validateAlerts(f *File) []error {
+	get := func(k string) string { v, _ := f.Get(k); return v }
+	_, err := alerts.FromEnv(get)
+	var ps alerts.Problems
+	if !errors.As(err, &ps) {
+		return nil
+	}
+	var out []error
+	for _, p := range ps {
+		msg := p.Msg
+		if v := get(p.Key); IsSecret(p.Key) && v != "" {
+			msg = strings.ReplaceAll(msg, v, "(not shown)")
+		}
+		out = append(out, &KeyError{f.Path, f.Line(p.Key), p.Key, msg})
+	}
+	return out
 }
 
 // portClashes reports two keys that publish the same host port.
