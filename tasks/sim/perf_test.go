@@ -51,7 +51,15 @@ const (
 //     of a request, minus the ITL, in the window (chunks read together
 //     have a zero gap: -5 ms);
 //   - sim-cpu-us/token: the simulator process's CPU time (user + system,
-//     from /proc; Linux only) in the window over the tokens received.
+//     from /proc; Linux only) in the window over the tokens received;
+//     sim-sys-us/token: of which the kernel's (on loopback the sender's
+//     write also runs the receiver's TCP input);
+//   - sim-writes/token: the simulator's write system calls (syscw of
+//     /proc/PID/io) in the window over the tokens received (1: one write
+//     per token; less: late tokens left together).
+//
+// With LOP_SIM_PROFILE_DIR=DIR each simulator writes a CPU profile of its
+// whole run to DIR/sim-N.pprof (-cpuprofile; N the stream count).
 //
 // The simulator binary is $LOP_SIM_BIN, else built from ./cmd/sim into a
 // temporary folder; it runs under `taskset -c $LOP_SIM_CPUS` when that is
