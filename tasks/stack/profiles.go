@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/alerts"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
 )
@@ -19,7 +20,7 @@ type Profile struct {
 }
 
 // Shared services run in every profile.
-var Shared = []string{"prometheus", "grafana"}
+var Shared = []string{"prometheus", "alertmanager", "grafana"}
 
 // GPUServices run in every GPU profile.
 var GPUServices = []string{"dcgm-exporter"}
@@ -117,6 +118,7 @@ func (p Profile) URLs(cfg *env.Config) []URL {
 	}
 	u = append(u,
 		URL{"Prometheus", at("http", backend.KeyPromPort, "")},
+		URL{"Alertmanager", at("http", alerts.KeyPort, "")},
 		URL{"Grafana", at("http", backend.KeyGrafanaPort, "") + " (user " + cfg.Get(backend.KeyGrafanaAdmin) + ", password in deploy/.env)"})
 	return u
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/alerts"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/backend"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/compose"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/engine"
@@ -82,6 +83,16 @@ func Up(ctx context.Context, profile string, o Options) error {
 		}
 	}
 	out := o.out()
+	// Alertmanager reads no environment variables: its configuration is
+	// written from .env before compose starts (secrets only in that file).
+	am, err := alerts.FromEnv(cfg.Get)
+	if err != nil {
+		return err
+	}
+	if _, err := alerts.Write(o.root(), am); err != nil {
+		return fmt.Errorf("writing the Alertmanager configuration: %w", err)
+	}
+	fmt.Fprintf(out, "wrote %s (mode 0600): %s\n", alerts.ConfigPath, am.Describe())
 	project := cfg.Get("COMPOSE_PROJECT_NAME")
 	eng, err := engine.Connect(ctx)
 	if err != nil {
@@ -115,6 +126,10 @@ func Up(ctx context.Context, profile string, o Options) error {
 	}
 	if err := Wait(ctx, eng, project, p.Services(), timeout, out, o.tail()); err != nil {
 		return err
+	}
+	// A running Alertmanager keeps its old configuration: reload it.
+	if err := (alerts.Client{URL: backend.HostURL(cfg.Get, "http", alerts.KeyPort)}).Reload(ctx); err != nil {
+		fmt.Fprintf(out, "WARN: Alertmanager did not reload its configuration: %v\n", err)
 	}
 	fmt.Fprintf(out, "\n%s is up: every container is healthy.\n\n", p.Title)
 	rows := [][]string{{"SERVICE", "URL"}}
@@ -452,8 +467,61 @@ func Status(ctx context.Context, o Options) error {
 		}
 		ui.Table(out, trows)
 	}
+	bad += alertmanagerStatus(ctx, out, cfg, present["alertmanager"])
 	if bad > 0 {
 		return fmt.Errorf("%w: %d container(s) or scrape target(s) not ready; see the tables above", ErrUnhealthy, bad)
 	}
 	return nil
+}
+
+// alertmanagerStatus prints Alertmanager's state (cluster status, uptime)
+// and the alerts it holds; it returns 1 when Alertmanager is not well.
+func alertmanagerStatus(ctx context.Context, out io.Writer, cfg *env.Config, running bool) int {
+	fmt.Fprintln(out)
+	if !running {
+		fmt.Fprintln(out, "alertmanager is not running: alerts reach no receiver")
+		return 1
+	}
+	c := alerts.Client{URL: backend.HostURL(cfg.Get, "http", alerts.KeyPort)}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(out, "could not read Alertmanager's status from %s: %v\n", c.URL, err)
+		return 1
+	}
+	up := "-"
+	if !st.Uptime.IsZero() {
+		up = time.Since(st.Uptime).Round(time.Second).String()
+	}
+	fmt.Fprintf(out, "Alertmanager %s at %s: cluster %s, up %s\n", st.VersionInfo.Version, c.URL, st.Cluster.Status, up)
+	as, err := c.Alerts(ctx)
+	if err != nil {
+		fmt.Fprintf(out, "could not read the alerts from %s: %v\n", c.URL, err)
+		return 1
+	}
+	if len(as) == 0 {
+		fmt.Fprintln(out, "no active alerts")
+		return 0
+	}
+	rows := [][]string{{"ALERT", "SEVERITY", "SLO", "MODEL", "SINCE", "STATE"}}
+	for _, a := range as {
+		state := a.Status.State
+		if len(a.Status.InhibitedBy) > 0 {
+			state += " (inhibited)"
+		} else if len(a.Status.SilencedBy) > 0 {
+			state += " (silenced)"
+		}
+		rows = append(rows, []string{a.Labels["alertname"], dash(a.Labels["severity"]), dash(a.Labels["slo"]), dash(a.Labels["model"]),
+			a.StartsAt.Local().Format(time.DateTime), state})
+	}
+	ui.Table(out, rows)
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

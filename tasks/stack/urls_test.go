@@ -10,7 +10,7 @@ import (
 // The whole URL table of every profile, and of the simulator in each
 // personality; a wildcard BIND_ADDRESS shows localhost.
 func TestURLTables(t *testing.T) {
-	common := []URL{{"Prometheus", "http://localhost:9090"}, {"Grafana", "http://localhost:3000 (user admin, password in deploy/.env)"}}
+	common := []URL{{"Prometheus", "http://localhost:9090"}, {"Alertmanager", "http://localhost:9093"}, {"Grafana", "http://localhost:3000 (user admin, password in deploy/.env)"}}
 	gpu := URL{"GPU metrics (dcgm-exporter)", "http://localhost:9400/metrics"}
 	simGPU := URL{"GPU metrics (simulated)", "http://localhost:9400/metrics"}
 	for _, c := range []struct {
@@ -31,7 +31,7 @@ func TestURLTables(t *testing.T) {
 	} {
 		cfg := env.NewConfig("x", map[string]string{"BIND_ADDRESS": "0.0.0.0", "API_PORT": "8000", "GRPC_PORT": "8001",
 			"METRICS_PORT": "8002", "PROMETHEUS_PORT": "9090", "GRAFANA_PORT": "3000", "DCGM_PORT": "9400",
-			"GRAFANA_ADMIN_USER": "admin", "SIM_PERSONALITY": c.personality})
+			"ALERTMANAGER_PORT": "9093", "GRAFANA_ADMIN_USER": "admin", "SIM_PERSONALITY": c.personality})
 		p, err := ProfileByName(c.profile)
 		if err != nil {
 			t.Fatal(err)
