@@ -60,13 +60,11 @@ type h1Client struct {
 // h1Conn is one connection with its read buffer: buf[r:w] is read and not
 // yet parsed.
 type h1Conn struct {
-	nc      net.Conn
-	raw     rawReader // nil: read with nc.Read
-	buf     []byte
-	r, w    int
-	idleAt  time.Time
-	reused  bool
-	readErr error // the read error that ended the last pump
+	nc     net.Conn
+	raw    rawReader // nil: read with nc.Read
+	buf    []byte
+	r, w   int
+	idleAt time.Time
 	// eager: read again after a short read (a body that ends with the
 	// connection; h1_unix.go).
 	eager bool
@@ -155,7 +153,6 @@ func (c *h1Client) get(ctx context.Context) (*h1Conn, error) {
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
 		if now.Sub(cn.idleAt) < h1IdleTimeout && cn.alive() {
-			cn.reused = true
 			return cn, nil
 		}
 		cn.nc.Close()
@@ -246,7 +243,6 @@ func (cn *h1Conn) pump(now func() time.Time, fn func(b []byte, at time.Time, eof
 			if rerr == io.EOF {
 				return io.ErrUnexpectedEOF // fn did not end at the end of the stream
 			}
-			cn.readErr = rerr
 			return rerr
 		}
 	}

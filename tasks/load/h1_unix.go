@@ -101,15 +101,12 @@ func (r *rawConn) pump1(cn *h1Conn, now func() time.Time, fn func(b []byte, at t
 	})
 	switch {
 	case err != nil:
-		cn.readErr = err
 		return err
 	case ferr != nil:
 		return ferr
 	case rerr != nil:
-		cn.readErr = rerr
 		return rerr
 	case eof:
-		cn.readErr = io.ErrUnexpectedEOF
 		return io.ErrUnexpectedEOF
 	}
 	return nil
