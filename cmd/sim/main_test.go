@@ -3,8 +3,12 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
 )
 
 func TestHealthcheckMode(t *testing.T) {
@@ -34,5 +38,29 @@ func TestFDWarning(t *testing.T) {
 	}
 	if w := fdWarning(1048576, 983040); w != "" {
 		t.Errorf("high limit warned: %q", w)
+	}
+}
+
+func TestCPUProfileFlag(t *testing.T) {
+	if got := run([]string{"-addr", "127.0.0.1:0", "-cpuprofile", t.TempDir() + "/no/such/dir/cpu.pprof"}); got != 2 {
+		t.Errorf("-cpuprofile in a missing folder: exit %d, want 2 before the server starts", got)
+	}
+	path := t.TempDir() + "/cpu.pprof"
+	stop, err := startCPUProfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Errorf("profile %s after stop: %v, %v; want a non-empty file", path, st, err)
+	}
+}
+
+func TestSpareProc(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(before)
+	procs, writers := sim.SpareProc()
+	if writers != before || procs != before+1 || runtime.GOMAXPROCS(0) != before+1 {
+		t.Errorf("SpareProc from GOMAXPROCS %d: %d Ps (now %d), %d writers; want %d and %d", before, procs, runtime.GOMAXPROCS(0), writers, before+1, before)
 	}
 }
