@@ -204,8 +204,8 @@ func (s *Server) Start(ctx context.Context) (*Running, error) {
 // stream writes nothing after it returns (oaStream.closed).
 
 // rawConn is what rawConnContext keeps of a connection: the connection,
-// and whether its request in progress may get raw chunks (HTTP/1.1 or
-// later, so net/http answers it chunked). A connection serves its
+// and whether its request in progress may get raw chunks (HTTP/1.1, so
+// net/http answers it chunked). A connection serves its
 // requests one at a time, so the flag is the current request's.
 type rawConn struct {
 	c       net.Conn
@@ -225,7 +225,8 @@ func rawConnContext(ctx context.Context, c net.Conn) context.Context {
 func rawConnHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rc, ok := r.Context().Value(rawConnKey{}).(*rawConn); ok {
-			rc.chunked.Store(r.ProtoAtLeast(1, 1) && r.Method != http.MethodHead)
+			// HTTP/1.1 only: an HTTP/2 connection has frames of its own.
+			rc.chunked.Store(r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Method != http.MethodHead)
 		}
 		h.ServeHTTP(w, r)
 	})
