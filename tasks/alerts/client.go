@@ -172,13 +172,20 @@ type PostableAlert struct {
 
 // Counts are Alertmanager's notification counters of one integration.
 type Counts struct {
+	// Total and Failed: alertmanager_notifications_total and
+	// alertmanager_notifications_failed_total, one per notification (its
+	// failure counts once Alertmanager stops retrying it).
 	Total, Failed float64
-	// Reasons: failed attempts by the reason label (Alertmanager 0.27+).
+	// Requests and RequestsFailed: alertmanager_notification_requests_total
+	// and ..._failed_total, one per attempt: a request that did not fail is
+	// a delivery, a failed one is the receiver's error, at once.
+	Requests, RequestsFailed float64
+	// Reasons: failed notifications by the reason label (Alertmanager 0.27+).
 	Reasons map[string]float64
 }
 
-// Notifications reads alertmanager_notifications_total and
-// alertmanager_notifications_failed_total from /metrics, summed by
+// Notifications reads the notification counters (alertmanager_notifications_*
+// and alertmanager_notification_requests_*) from /metrics, summed by
 // integration.
 func (c Client) Notifications(ctx context.Context) (map[string]Counts, error) {
 	b, err := c.do(ctx, http.MethodGet, "/metrics", nil)
@@ -200,11 +207,20 @@ func ParseNotifications(page []byte) map[string]Counts {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		var failed bool
-		switch {
-		case strings.HasPrefix(line, "alertmanager_notifications_total{"):
-		case strings.HasPrefix(line, "alertmanager_notifications_failed_total{"):
-			failed = true
+		name, _, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		var field func(*Counts) *float64
+		switch name {
+		case "alertmanager_notifications_total":
+			field = func(c *Counts) *float64 { return &c.Total }
+		case "alertmanager_notifications_failed_total":
+			field = func(c *Counts) *float64 { return &c.Failed }
+		case "alertmanager_notification_requests_total":
+			field = func(c *Counts) *float64 { return &c.Requests }
+		case "alertmanager_notification_requests_failed_total":
+			field = func(c *Counts) *float64 { return &c.RequestsFailed }
 		default:
 			continue
 		}
@@ -225,16 +241,12 @@ func ParseNotifications(page []byte) map[string]Counts {
 			continue
 		}
 		cnt := out[m[1]]
-		if failed {
-			cnt.Failed += v
-			if r := reasonRE.FindStringSubmatch(line[:end]); r != nil {
-				if cnt.Reasons == nil {
-					cnt.Reasons = map[string]float64{}
-				}
-				cnt.Reasons[r[1]] += v
+		*field(&cnt) += v
+		if r := reasonRE.FindStringSubmatch(line[:end]); r != nil && name == "alertmanager_notifications_failed_total" {
+			if cnt.Reasons == nil {
+				cnt.Reasons = map[string]float64{}
 			}
-		} else {
-			cnt.Total += v
+			cnt.Reasons[r[1]] += v
 		}
 		out[m[1]] = cnt
 	}
@@ -347,15 +359,15 @@ func SendTest(ctx context.Context, o TestOptions) error {
 			continue
 		}
 		b, a := before[integ], after[integ]
-		dTotal, dFailed := a.Total-b.Total, a.Failed-b.Failed
+		ok, failed := (a.Requests-b.Requests)-(a.RequestsFailed-b.RequestsFailed), a.RequestsFailed-b.RequestsFailed
 		switch {
-		case dFailed > 0:
+		case ok > 0:
+			fmt.Fprintf(out, "delivered to %s\n", integ)
+			return nil
+		case failed > 0 || a.Failed > b.Failed:
 			why := failureReason(ctx, o, integ, b, a)
 			fmt.Fprintf(out, "delivery to %s FAILED: %s\n", integ, why)
 			return fmt.Errorf("%w to %s: %s", ErrDeliveryFailed, integ, why)
-		case dTotal > 0:
-			fmt.Fprintf(out, "delivered to %s\n", integ)
-			return nil
 		}
 	}
 }
@@ -378,7 +390,7 @@ func failureReason(ctx context.Context, o TestOptions, integ string, b, a Counts
 	if o.Logs != nil {
 		if logs, err := o.Logs(ctx); err == nil {
 			if line := LastFailure(logs, integ); line != "" {
-				return Redact(line, o.Settings)
+				return Redact(ErrOf(line), o.Settings)
 			}
 		}
 	}
@@ -406,6 +418,20 @@ func LastFailure(logs, integ string) string {
 		}
 	}
 	return ""
+}
+
+var errFieldRE = regexp.MustCompile(`\berr="((?:[^"\\]|\\.)*)"`)
+
+// ErrOf returns the err="..." field of a logfmt line, or the line.
+func ErrOf(line string) string {
+	m := errFieldRE.FindStringSubmatch(line)
+	if m == nil {
+		return line
+	}
+	if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil {
+		return v
+	}
+	return m[1]
 }
 
 // Redact removes every URL and every secret value of s from line.
