@@ -509,7 +509,18 @@ func Logs(ctx context.Context,
 	return targets.Logs(ctx, service)
 }
 
-// Status shows each container's state and health and whether Prometheus scrapes each target.
+// Status shows each container's state and health, whether Prometheus scrapes each target, and Alertmanager's state and alerts.
 func Status(ctx context.Context) error {
 	return targets.Status(ctx)
+}
+
+// Alerts holds the targets of the stack's Alertmanager.
+type Alerts mg.Namespace
+
+// Test sends a test alert through Alertmanager to the receiver deploy/.env gives its severity and says whether it was delivered.
+func (Alerts) Test(ctx context.Context,
+	severity *string, // page (default) or ticket: which route, and so which receiver, the test alert takes
+	timeout *time.Duration, // how long to wait for the notification (default 2m; Alertmanager first waits its group_wait, 30s)
+) error {
+	return targets.AlertsTest(ctx, severity, timeout)
 }
