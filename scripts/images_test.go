@@ -42,6 +42,8 @@ const (
 	SimUnhealthyImageVar = "SIM_UNHEALTHY_IMAGE"
 	TRTStandinImageVar   = "TRT_STANDIN_IMAGE"
 	TRTSlowImageVar      = "TRT_SLOW_IMAGE"
+	AlertmanagerImageVar = "ALERTMANAGER_TEST_IMAGE"
+	AMStandinImageVar    = "ALERTMANAGER_STANDIN_IMAGE"
 )
 
 // testImage is one image (or, for the TensorRT-LLM stand-ins, two built
@@ -60,13 +62,15 @@ var trtImages = &testImage{build: buildTRTStandin}
 
 // testImages by the name scripts use.
 var testImages = map[string]*testImage{
-	"prometheus":         {needs: hostPrometheusMissing, build: buildPrometheusImage},
-	"prometheus-standin": {build: buildPromStandinImage},
-	"grafana":            {build: buildGrafanaImage},
-	"sim-exits":          {build: simImage(SimExitsImageVar, "llmobs-test/sim-exits", "exit3")},
-	"sim-unhealthy":      {build: simImage(SimUnhealthyImageVar, "llmobs-test/sim-unhealthy", "never-ready")},
-	"trt-standin":        trtImages,
-	"trt-slow":           trtImages,
+	"prometheus":           {needs: hostPrometheusMissing, build: buildPrometheusImage},
+	"prometheus-standin":   {build: buildPromStandinImage},
+	"grafana":              {build: buildGrafanaImage},
+	"alertmanager":         {needs: hostAlertmanagerMissing, build: buildAlertmanagerImage},
+	"alertmanager-standin": {build: buildAMStandinImage},
+	"sim-exits":            {build: simImage(SimExitsImageVar, "llmobs-test/sim-exits", "exit3")},
+	"sim-unhealthy":        {build: simImage(SimUnhealthyImageVar, "llmobs-test/sim-unhealthy", "never-ready")},
+	"trt-standin":          trtImages,
+	"trt-slow":             trtImages,
 }
 
 func imageNames() string {
@@ -238,6 +242,84 @@ func buildPrometheusImage(ctx context.Context, eng *engine.Engine, tags map[stri
 	}
 	df += `ENTRYPOINT ["/bin/prometheus"]` + "\n"
 	return buildTagged(ctx, eng, tags, PrometheusImageVar, "llmobs-test/prometheus", df, files...)
+}
+
+func hostAlertmanagerMissing() *needs.Missing {
+	if _, m := needs.Look("prometheus-alertmanager", "alertmanager"); m != nil {
+		m.What += ": the Alertmanager test image copies the host's binary"
+		return m
+	}
+	return nil
+}
+
+// buildAlertmanagerImage: the host's Alertmanager (Debian's
+// prometheus-alertmanager) with its shared libraries and the Go wget of the
+// health check, as /bin/alertmanager, the prom/alertmanager image's path.
+func buildAlertmanagerImage(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
+	bin, m := needs.Look("prometheus-alertmanager", "alertmanager")
+	if m != nil {
+		return m
+	}
+	am, err := readFile(bin)
+	if err != nil {
+		return err
+	}
+	am.Name = "alertmanager"
+	libs, err := sharedLibs(bin)
+	if err != nil {
+		return err
+	}
+	wget, err := imagebinAs("wget")
+	if err != nil {
+		return err
+	}
+	df := "FROM scratch\nENV PATH=/bin\nCOPY wget /bin/wget\nCOPY alertmanager /bin/alertmanager\n"
+	files := []engine.BuildFile{wget, am}
+	for i, l := range libs {
+		f, err := readFile(l)
+		if err != nil {
+			return err
+		}
+		f.Name = fmt.Sprintf("lib%d", i)
+		files = append(files, f)
+		df += fmt.Sprintf("COPY %s %s\n", f.Name, l)
+	}
+	// Debian's build reads its notification templates from files.
+	for i, tmpl := range []string{"/usr/share/prometheus/alertmanager/default.tmpl", "/usr/share/prometheus/alertmanager/email.tmpl"} {
+		f, err := readFile(tmpl)
+		if os.IsNotExist(err) {
+			continue // a build with the templates built in
+		}
+		if err != nil {
+			return err
+		}
+		f.Name = fmt.Sprintf("tmpl%d", i)
+		files = append(files, f)
+		df += fmt.Sprintf("COPY %s %s\n", f.Name, tmpl)
+	}
+	df += `ENTRYPOINT ["/bin/alertmanager"]` + "\n"
+	return buildTagged(ctx, eng, tags, AlertmanagerImageVar, "llmobs-test/alertmanager", df, files...)
+}
+
+// buildAMStandinImage: a file server on 9093 that answers what up and
+// status ask Alertmanager (/-/ready, /api/v2/status, /api/v2/alerts), for
+// scripts in which Alertmanager is not under test.
+func buildAMStandinImage(ctx context.Context, eng *engine.Engine, tags map[string]string) error {
+	wget, err := imagebinAs("wget")
+	if err != nil {
+		return err
+	}
+	serve, err := imagebinAs("serve")
+	if err != nil {
+		return err
+	}
+	ready := engine.BuildFile{Name: "ready", Mode: 0o644, Data: []byte("OK\n")}
+	status := engine.BuildFile{Name: "status", Mode: 0o644, Data: []byte(`{"cluster":{"status":"disabled"},"uptime":"2026-01-01T00:00:00Z","versionInfo":{"version":"stand-in"}}`)}
+	alerts := engine.BuildFile{Name: "alerts", Mode: 0o644, Data: []byte(`[]`)}
+	df := "FROM scratch\nENV PATH=/bin\nCOPY wget /bin/wget\nCOPY serve /bin/serve\n" +
+		"COPY ready /www/-/ready\nCOPY status /www/api/v2/status\nCOPY alerts /www/api/v2/alerts\n" +
+		`ENTRYPOINT ["/bin/serve", "0.0.0.0:9093", "/www"]` + "\n"
+	return buildTagged(ctx, eng, tags, AMStandinImageVar, "llmobs-test/alertmanager-standin", df, wget, serve, ready, status, alerts)
 }
 
 // buildGrafanaImage: a file server with Grafana's /api/health on port 3000,
