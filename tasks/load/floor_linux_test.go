@@ -25,7 +25,8 @@ import (
 // generator must do. One epoll loop per core (edge-triggered, raw
 // non-blocking sockets, no goroutine per stream, no Go netpoller) reads
 // whatever a socket holds with one read when it becomes readable, counts
-// "data:" lines, and sends the next request when a response ends; no
+// "data:" lines (the usage event and [DONE] too: 2 more per 128 tokens),
+// and sends the next request when a response ends; no
 // parsing, no timestamps, no histograms. It reports cpu-µs/chunk (user and
 // kernel, getrusage), sys-µs/chunk and reads/chunk over the window, as
 // BenchmarkGeneratorProcess does. Same command (-test.bench BenchmarkReadFloor).
@@ -168,10 +169,13 @@ func epollLoop(addr *net.TCPAddr, req []byte, n int, chunks, reads *atomic.Int64
 				}
 				got := buf[:m]
 				chunks.Add(int64(bytes.Count(got, data)))
-				// The response's end: the last chunk, maybe split across reads.
-				t := append(tails[fd][:0], got[max(0, m-len(end)):]...)
-				tails[fd] = t
-				if bytes.HasSuffix(got, end) || bytes.Equal(t, end) {
+				// The response's end: the last chunk, maybe split across
+				// reads (the server may send it in a write of its own).
+				t := append(tails[fd], got[max(0, m-len(end)):]...)
+				t = t[max(0, len(t)-len(end)):]
+				tails[fd] = append(tails[fd][:0], t...)
+				if bytes.HasSuffix(t, end) {
+					tails[fd] = tails[fd][:0]
 					if _, err := unix.Write(fd, req); err != nil {
 						return err
 					}
