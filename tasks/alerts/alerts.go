@@ -418,3 +418,31 @@ func WriteFile(path string, b []byte) error {
 	}
 	return os.Chmod(path, 0o600)
 }
+
+// Sample is a named configuration with placeholder values.
+type Sample struct {
+	Name     string
+	Settings Settings
+}
+
+// Samples are one configuration of each receiver kind and a page/ticket
+// split, with placeholder URLs and addresses: what `mage check:config`
+// gives amtool besides the configuration of deploy/.env.
+func Samples() []Sample {
+	email := Settings{EmailSmarthost: "smtp.example.com:587", EmailFrom: "alerts@example.com", EmailTo: "oncall@example.com",
+		EmailAuthUsername: "alerts", EmailAuthPassword: "placeholder"}
+	withEmail := func(s Settings) Settings {
+		s.EmailSmarthost, s.EmailFrom, s.EmailTo = email.EmailSmarthost, email.EmailFrom, email.EmailTo
+		s.EmailAuthUsername, s.EmailAuthPassword = email.EmailAuthUsername, email.EmailAuthPassword
+		return s
+	}
+	const hook, slack = "https://alerts.example.com/hook", "https://hooks.slack.com/services/T000/B000/placeholder"
+	return []Sample{
+		{"none", Settings{Receiver: None}},
+		{"webhook", Settings{Receiver: Webhook, WebhookURL: hook}},
+		{"slack", Settings{Receiver: Slack, SlackURL: slack, SlackChannel: "#llm-oncall"}},
+		{"email", withEmail(Settings{Receiver: Email})},
+		{"page slack, ticket email", withEmail(Settings{Receiver: None, Page: Slack, Ticket: Email, SlackURL: slack})},
+		{"page webhook, others slack", Settings{Receiver: Slack, Page: Webhook, SlackURL: slack, WebhookURL: hook}},
+	}
+}

@@ -157,6 +157,24 @@ func TestAmtoolCheckConfig(t *testing.T) {
 			t.Errorf("case %d %s: amtool said %s", i, c.name, out)
 		}
 	}
+	// The samples check:config gives amtool; and amtool does fail on a
+	// broken file (so that SUCCESS above means something).
+	for _, sm := range Samples() {
+		path := filepath.Join(dir, "sample.yml")
+		if _, err := writeTo(path, sm.Settings); err != nil {
+			t.Fatalf("sample %s: %v", sm.Name, err)
+		}
+		if out, err := exec.Command(amtool, "check-config", path).CombinedOutput(); err != nil {
+			t.Errorf("sample %s: amtool check-config: %v\n%s", sm.Name, err, out)
+		}
+	}
+	bad := filepath.Join(dir, "bad.yml")
+	if err := os.WriteFile(bad, []byte("route:\n  receiver: nowhere\nreceivers: [{name: x}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(amtool, "check-config", bad).CombinedOutput(); err == nil {
+		t.Errorf("amtool accepted a route to an undefined receiver:\n%s", out)
+	}
 }
 
 func writeTo(path string, s Settings) (string, error) {

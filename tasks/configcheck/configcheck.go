@@ -56,6 +56,8 @@ type Options struct {
 	Promtool string
 	// NoPromtool skips the promtool checks as if promtool were missing.
 	NoPromtool bool
+	// NoAmtool skips amtool check-config of the Alertmanager configurations.
+	NoAmtool bool
 	// CaptureDir holds the real /metrics captures; "" means
 	// <root>/../shared/fixtures/metrics.
 	CaptureDir string
@@ -78,6 +80,9 @@ func RunWith(ctx context.Context, root string, w io.Writer, o Options) error {
 	root = abs
 	checkCompose(ctx, root, r)
 	rules := checkPrometheus(ctx, root, o, r)
+	if !o.NoAmtool {
+		checkAlertmanager(ctx, root, FindAmtool(), r) // alertmanager.go
+	}
 	pages := o.Pages
 	if pages == nil {
 		pages, err = CollectPages(ctx)
