@@ -81,7 +81,7 @@ type ErrorSample struct {
 func (g *gen) sample(k ErrorKind, msg string) {
 	g.errMu.Lock()
 	defer g.errMu.Unlock()
-	if len(g.samples) >= 10 {
+	if len(g.samples) >= maxErrorSamples {
 		return
 	}
 	for _, s := range g.samples {
