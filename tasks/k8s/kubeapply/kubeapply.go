@@ -133,24 +133,36 @@ type client struct {
 }
 
 func connect(o Options) (*client, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if o.Kubeconfig != "" {
-		rules.ExplicitPath = o.Kubeconfig
+	cfg, ns, err := RESTConfig(o.Kubeconfig, o.Context)
+	if err != nil {
+		return nil, err
 	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
+	return newClient(o, cfg, ns)
+}
+
+// RESTConfig loads the cluster's address and credentials as kubectl does:
+// kubeconfig ("" reads KUBECONFIG or ~/.kube/config; exec plugins and
+// certificates work as with kubectl) and context ("" is its current one).
+// It also returns the context's namespace ("" when it names none).
+func RESTConfig(kubeconfig, context string) (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
-			return nil, fmt.Errorf("no kubeconfig: set KUBECONFIG, create ~/.kube/config or pass -kubeconfig=FILE (%w)", err)
+			return nil, "", fmt.Errorf("no kubeconfig: set KUBECONFIG, create ~/.kube/config or pass -kubeconfig=FILE (%w)", err)
 		}
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, "", fmt.Errorf("kubeconfig: %w", err)
 	}
 	ns, _, err := cc.Namespace()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig namespace: %w", err)
+		return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
 	}
-	return newClient(o, cfg, ns)
+	return cfg, ns, nil
 }
 
 func newClient(o Options, cfg *rest.Config, contextNS string) (*client, error) {

@@ -295,6 +295,11 @@ func tmpBase() string {
 }
 
 func (cp *ControlPlane) launch(bin, logName string, args ...string) (*exec.Cmd, error) {
+	return cp.launchEnv(nil, bin, logName, args...)
+}
+
+// launchEnv starts bin with env added to the test's environment.
+func (cp *ControlPlane) launchEnv(env []string, bin, logName string, args ...string) (*exec.Cmd, error) {
 	log, err := os.OpenFile(filepath.Join(cp.Dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -302,6 +307,9 @@ func (cp *ControlPlane) launch(bin, logName string, args ...string) (*exec.Cmd, 
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Dir = cp.Dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Dies with the test binary, whatever happens to it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
