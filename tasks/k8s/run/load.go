@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,10 +11,10 @@ import (
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/k8sload"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/kubeapply"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/k8s/loadjob"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Exit statuses of load beyond 0, 1 and 2: as load:* and cmd/loadgen.
@@ -71,17 +72,12 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kctx})
-	cfg, err := cc.ClientConfig()
+	cfg, ns, err := kubeapply.RESTConfig(kubeconfig, kctx)
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w (set KUBECONFIG, create ~/.kube/config or pass -kubeconfig=FILE)", err)
+		return err
 	}
 	if o.Namespace == "" {
-		if o.Namespace, _, err = cc.Namespace(); err != nil || o.Namespace == "" {
-			o.Namespace = "default"
-		}
+		o.Namespace = cmp.Or(ns, "default")
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
