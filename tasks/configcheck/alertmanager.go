@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/alerts"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/env"
@@ -76,6 +77,26 @@ func checkAlertmanager(ctx context.Context, root string, amtool string, r *repor
 			r.fail("amtool check-config "+it.name, "%v\n%s", err, alerts.Redact(out, it.s))
 			continue
 		}
-		r.pass("amtool check-config "+it.name, "%s", lastLine(alerts.Redact(out, it.s)))
+		r.pass("amtool check-config "+it.name, "%s", amtoolSummary(out))
 	}
+}
+
+// amtoolSummary turns amtool's report ("Checking 'f'  SUCCESS", "Found:",
+// " - 2 receivers", ...) into one line: "SUCCESS: 2 receivers, 1 inhibit rules".
+func amtoolSummary(out string) string {
+	var found []string
+	ok := false
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasSuffix(l, "SUCCESS"):
+			ok = true
+		case strings.HasSuffix(l, " receivers"), strings.HasSuffix(l, " inhibit rules"):
+			found = append(found, strings.TrimPrefix(l, "- "))
+		}
+	}
+	if !ok {
+		return lastLine(out)
+	}
+	return strings.TrimSpace("SUCCESS: " + strings.Join(found, ", "))
 }

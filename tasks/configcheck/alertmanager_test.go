@@ -22,7 +22,7 @@ func TestCheckAlertmanager(t *testing.T) {
 	if r.failed != 0 || r.passed != 1+len(alerts.Samples()) {
 		t.Fatalf("%d passed, %d failed:\n%s", r.passed, r.failed, out.String())
 	}
-	if !strings.Contains(out.String(), "amtool check-config sample page slack, ticket email") {
+	if !strings.Contains(out.String(), "amtool check-config sample page slack, ticket email: SUCCESS: 1 inhibit rules, 3 receivers") {
 		t.Errorf("no split sample:\n%s", out.String())
 	}
 
