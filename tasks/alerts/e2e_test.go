@@ -1,7 +1,6 @@
 package alerts_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/load"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/sim"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 )
 
 // e2eTimeScale shortens the rule windows through the rules generator: the
@@ -260,7 +260,7 @@ func freeAddr(t *testing.T) string {
 // (its /-/ready answers 200); its log is shown when the test fails.
 func startProcess(ctx context.Context, t *testing.T, name, bin string, args ...string) {
 	t.Helper()
-	var logBuf syncBuffer
+	var logBuf testio.SyncBuffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	if err := cmd.Start(); err != nil {
@@ -293,23 +293,6 @@ func startProcess(ctx context.Context, t *testing.T, name, bin string, args ...s
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {

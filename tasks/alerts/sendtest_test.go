@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 )
 
 func TestParseNotifications(t *testing.T) {
@@ -178,7 +178,7 @@ func TestSendTestRealAlertmanager(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := freePort(t)
-		var logs syncBuf
+		var logs testio.SyncBuffer
 		cmd := exec.CommandContext(ctx, amBin, "--config.file="+path, "--storage.path="+dir, "--web.listen-address="+addr, "--cluster.listen-address=")
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
@@ -217,21 +217,4 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
