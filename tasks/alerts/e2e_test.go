@@ -86,13 +86,13 @@ func TestEndToEndPageReachesWebhook(t *testing.T) {
 	if err := alerts.WriteFile(amPath, amCfg); err != nil {
 		t.Fatal(err)
 	}
-	amAddr := freeAddr(t)
+	amAddr := testio.FreeAddr(t)
 	startProcess(ctx, t, "alertmanager", amBin, "--config.file="+amPath, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
 
 	// The simulator, with errors, on a fixed address so that it can be
 	// restarted without them; a load generator against it.
-	simAddr := freeAddr(t)
+	simAddr := testio.FreeAddr(t)
 	startSim := func(rate float64) (context.CancelFunc, <-chan struct{}) {
 		cfg := configcheck.SimConfig(sim.PersonalityVLLM)
 		cfg.Addr, cfg.MetricsAddr, cfg.DCGMAddr = simAddr, "", ""
@@ -152,7 +152,7 @@ scrape_configs:
 	if err := os.WriteFile(promPath, []byte(promCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := testio.FreeAddr(t)
 	startProcess(ctx, t, "prometheus", promBin, "--config.file="+promPath, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s", "--log.level=warn")
 
@@ -244,16 +244,6 @@ func modelOf(ms []webhookMsg) string {
 		}
 	}
 	return ""
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startProcess runs bin until the test ends and waits until it is ready

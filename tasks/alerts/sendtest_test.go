@@ -177,7 +177,7 @@ func TestSendTestRealAlertmanager(t *testing.T) {
 		if _, err := writeTo(path, s); err != nil {
 			t.Fatal(err)
 		}
-		addr := freePort(t)
+		addr := testio.FreeAddr(t)
 		var logs testio.SyncBuffer
 		cmd := exec.CommandContext(ctx, amBin, "--config.file="+path, "--storage.path="+dir, "--web.listen-address="+addr, "--cluster.listen-address=")
 		cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -208,13 +208,4 @@ func TestSendTestRealAlertmanager(t *testing.T) {
 	if got.Load() == 0 {
 		t.Error("the webhook got nothing")
 	}
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llm-observability-pack/llm-observability-pack/tasks/testio"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
@@ -120,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, sc.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testio.FreeAddr(t)
 	var plog bytes.Buffer
 	cmd := exec.CommandContext(ctx, promBin,
 		"--config.file="+cfgPath,
@@ -289,16 +290,6 @@ func hostPort(t *testing.T, raw string) string {
 		t.Fatalf("metrics URL %q does not end in /metrics", raw)
 	}
 	return u.Host
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // shortenIntervals copies a rules file with every group evaluated each second.

@@ -1,10 +1,13 @@
 // Package testio holds what the project's tests share for capturing output:
-// SyncBuffer, a buffer that a goroutine writes while the test reads it.
+// SyncBuffer, a buffer that a goroutine writes while the test reads it, and
+// FreeAddr, a loopback address for a process the test starts.
 package testio
 
 import (
 	"bytes"
+	"net"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent Write and String (a
@@ -25,4 +28,16 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// FreeAddr is a loopback address ("127.0.0.1:PORT") that nothing listened
+// on a moment ago, for a process the test starts.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
