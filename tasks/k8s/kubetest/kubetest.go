@@ -531,10 +531,9 @@ type sharedPlane struct {
 	err  error
 }
 
-// Shared returns the test package's control plane for opts, starting it on
-// the first call (Main stops it after the tests). Without the binaries t
-// skips naming the fix, or fails in strict mode.
-func Shared(t testing.TB, opts Options) *ControlPlane {
+// needAssets is FindAssets for a test: where they are missing it skips
+// naming the fix, or fails in strict mode (tasks/needs).
+func needAssets(t testing.TB) Assets {
 	t.Helper()
 	a, m := FindAssets()
 	if m != nil {
@@ -543,6 +542,15 @@ func Shared(t testing.TB, opts Options) *ControlPlane {
 		}
 		t.Skip(m.What)
 	}
+	return a
+}
+
+// Shared returns the test package's control plane for opts, starting it on
+// the first call (Main stops it after the tests). Without the binaries t
+// skips naming the fix, or fails in strict mode.
+func Shared(t testing.TB, opts Options) *ControlPlane {
+	t.Helper()
+	a := needAssets(t)
 	shared.Lock()
 	if !shared.main {
 		shared.Unlock()
@@ -587,13 +595,7 @@ func StopShared() {
 // start costs ~10 s: prefer Shared).
 func New(t testing.TB, opts Options) *ControlPlane {
 	t.Helper()
-	a, m := FindAssets()
-	if m != nil {
-		if err := needs.Decide(m); err != nil {
-			t.Fatal(err)
-		}
-		t.Skip(m.What)
-	}
+	a := needAssets(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cp, err := Start(ctx, a, opts)
