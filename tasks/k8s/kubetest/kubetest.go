@@ -536,13 +536,31 @@ type sharedPlane struct {
 func needAssets(t testing.TB) Assets {
 	t.Helper()
 	a, m := FindAssets()
+	decide(t, m)
+	return a
+}
+
+// needBinary is bin/NAME of the assets (built by .ci/kube-tools), what
+// being what it is for the message; missing, as needAssets.
+func needBinary(t testing.TB, name, what string) string {
+	t.Helper()
+	a, m := FindAssets()
+	bin := filepath.Join(a.Dir, "bin", name)
+	if m == nil && !isExecutable(bin) {
+		m = &needs.Missing{What: fmt.Sprintf("no %s in %s: run .ci/kube-tools to build it", what, filepath.Dir(bin)), Package: "etcd-server"}
+	}
+	decide(t, m)
+	return bin
+}
+
+func decide(t testing.TB, m *needs.Missing) {
+	t.Helper()
 	if m != nil {
 		if err := needs.Decide(m); err != nil {
 			t.Fatal(err)
 		}
 		t.Skip(m.What)
 	}
-	return a
 }
 
 // Shared returns the test package's control plane for opts, starting it on

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/llm-observability-pack/llm-observability-pack/tasks/needs"
 )
 
 // AllCRDs are every CRD file of crds/ (plural names): what the Prometheus
@@ -40,17 +38,7 @@ type Operator struct {
 // missing binary skips t naming the fix (fails in strict mode).
 func RunOperator(t testing.TB, cp *ControlPlane) *Operator {
 	t.Helper()
-	a, m := FindAssets()
-	bin := filepath.Join(a.Dir, "bin", "prometheus-operator")
-	if m == nil && !isExecutable(bin) {
-		m = &needs.Missing{What: fmt.Sprintf("no prometheus-operator in %s: run .ci/kube-tools to build it", filepath.Dir(bin)), Package: "etcd-server"}
-	}
-	if m != nil {
-		if err := needs.Decide(m); err != nil {
-			t.Fatal(err)
-		}
-		t.Skip(m.What)
-	}
+	bin := needBinary(t, "prometheus-operator", "prometheus-operator")
 	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
@@ -91,16 +79,6 @@ func RunOperator(t testing.TB, cp *ControlPlane) *Operator {
 // strict mode).
 func Prometheus(t testing.TB) string {
 	t.Helper()
-	a, m := FindAssets()
-	bin := filepath.Join(a.Dir, "bin", "prometheus")
-	if m == nil && !isExecutable(bin) {
-		m = &needs.Missing{What: fmt.Sprintf("no prometheus with Kubernetes service discovery in %s (Debian's has none): run .ci/kube-tools to build it", filepath.Dir(bin)), Package: "etcd-server"}
-	}
-	if m != nil {
-		if err := needs.Decide(m); err != nil {
-			t.Fatal(err)
-		}
-		t.Skip(m.What)
-	}
+	bin := needBinary(t, "prometheus", "prometheus with Kubernetes service discovery (Debian's has none)")
 	return bin
 }
