@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -216,30 +218,28 @@ func (c *cluster) options(name string, pods int, args ...string) (Options, *test
 		ReadyTimeout: 40 * time.Second, Poll: 100 * time.Millisecond, ProgressEvery: time.Second, Status: &status}, &status
 }
 
-// leftovers are the objects of job still in the namespace.
+// leftovers are the objects of job still in the namespace, of every kind
+// a run creates.
 func (c *cluster) leftovers(t *testing.T, job string) []string {
-	ctx := context.Background()
-	sel := metav1.ListOptions{LabelSelector: LabelJob + "=" + job}
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(c.cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	cms, _ := c.cs.CoreV1().ConfigMaps(c.ns).List(ctx, sel)
-	for _, x := range cms.Items {
-		out = append(out, "configmap/"+x.Name)
-	}
-	jobs, _ := c.cs.BatchV1().Jobs(c.ns).List(ctx, sel)
-	for _, x := range jobs.Items {
-		out = append(out, "job/"+x.Name)
-	}
-	sas, _ := c.cs.CoreV1().ServiceAccounts(c.ns).List(ctx, sel)
-	for _, x := range sas.Items {
-		out = append(out, "serviceaccount/"+x.Name)
-	}
-	roles, _ := c.cs.RbacV1().Roles(c.ns).List(ctx, sel)
-	for _, x := range roles.Items {
-		out = append(out, "role/"+x.Name)
-	}
-	rbs, _ := c.cs.RbacV1().RoleBindings(c.ns).List(ctx, sel)
-	for _, x := range rbs.Items {
-		out = append(out, "rolebinding/"+x.Name)
+	for _, r := range []schema.GroupVersionResource{
+		{Version: "v1", Resource: "configmaps"}, {Version: "v1", Resource: "serviceaccounts"},
+		{Group: "batch", Version: "v1", Resource: "jobs"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+	} {
+		l, err := dyn.Resource(r).Namespace(c.ns).List(context.Background(), metav1.ListOptions{LabelSelector: LabelJob + "=" + job})
+		if err != nil {
+			t.Fatalf("list %s: %v", r.Resource, err)
+		}
+		for _, x := range l.Items {
+			out = append(out, r.Resource+"/"+x.GetName())
+		}
 	}
 	return out
 }
