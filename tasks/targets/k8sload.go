@@ -71,6 +71,11 @@ func K8sLoadArgs(backendName string, concurrency int, f K8sLoadFlags) ([]string,
 		return nil, err
 	}
 	args = append(args, "--", "-backend="+backendName, "-concurrency="+strconv.Itoa(concurrency))
+	if f.Load.Duration == nil {
+		// As load:*: no -duration is no time limit (cmd/loadgen's own
+		// default is 30 s).
+		args = append(args, "-duration=0s")
+	}
 	return append(args, load...), nil
 }
 

@@ -25,6 +25,11 @@ func TestK8sLoadArgs(t *testing.T) {
 	if got := strings.Join(args, " "); got != want {
 		t.Fatalf("args\n got %s\nwant %s", got, want)
 	}
+	// No -duration is no time limit, as load:* (cmd/loadgen's own default is 30 s).
+	args, err = K8sLoadArgs("sim", 4, K8sLoadFlags{Image: s("x"), Load: LoadFlags{URL: s("http://x"), Requests: i(40)}})
+	if err != nil || !strings.HasSuffix(strings.Join(args, " "), "-- -backend=sim -concurrency=4 -duration=0s -requests=40 -url=http://x") {
+		t.Fatalf("%q %v", args, err)
+	}
 	for _, c := range []struct {
 		f    K8sLoadFlags
 		want string

@@ -390,3 +390,36 @@ func TestInterruptDeletesTheJobAndKeepsWhatFinished(t *testing.T) {
 		t.Fatal("not canceled")
 	}
 }
+
+// A pod that said it was ready but never publishes (its node lost, say) is
+// given up after ResultTimeout and named; the others are merged.
+func TestSilentPodIsGivenUpAfterResultTimeout(t *testing.T) {
+	c := newCluster(t, "lop-load-silent")
+	o, status := c.options("silent", 3, "-concurrency", "3", "-requests", "30")
+	o.ResultTimeout = 8 * time.Second
+	k := c.kubelet(t, "silent", []int{0, 1})
+	go func() { // pod 2 says ready, as a pod would, and nothing more
+		ctx := context.Background()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			_, err := c.cs.CoreV1().ConfigMaps(c.ns).Patch(ctx, loadjob.WorkerName("silent", 2), "application/merge-patch+json",
+				[]byte(`{"data":{"ready":"now"}}`), metav1.PatchOptions{})
+			if err == nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	res, err := Run(context.Background(), c.cs, o)
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, status, k.output())
+	}
+	if !res.Partial || len(res.Missing) != 1 || res.Missing[0] != "pod 2 (no result)" || res.Requests.OK != 20 {
+		t.Fatalf("partial %v missing %q ok %d\n%s", res.Partial, res.Missing, res.Requests.OK, status)
+	}
+	if !strings.Contains(status.String(), "all 3 pods ready") || !strings.Contains(status.String(), "stopped waiting for the results") {
+		t.Errorf("status:\n%s", status)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %s", d)
+	}
+}

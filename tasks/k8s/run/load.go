@@ -57,9 +57,14 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	o.Args = fs.Args()
-	whole, err := checkLoadArgs(o.Args, o.Pods)
+	whole, lo, err := checkLoadArgs(o.Args, o.Pods)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if lo.Duration > 0 {
+		// A timed run's pods end by then, drain included; one that has not
+		// published a minute later is counted as missing.
+		o.ResultTimeout = lo.Warmup + lo.Duration + lo.DrainTimeout + time.Minute
 	}
 	if o.Image == "" {
 		return fmt.Errorf("%w: -image is required: the generator image the cluster can pull (mage k8s:image builds it; push it and pass -image=REGISTRY/loadgen:TAG)", errUsage)
@@ -113,21 +118,22 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // checkLoadArgs parses the generator's flags as cmd/loadgen will, and
-// checks that the load splits between pods; it describes the whole load.
-func checkLoadArgs(args []string, pods int) (string, error) {
+// checks that the load splits between pods; it describes the whole load
+// and returns its options.
+func checkLoadArgs(args []string, pods int) (string, load.Options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f := load.DefaultFlags()
 	f.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return "", fmt.Errorf("the load's flags: %v", err)
+		return "", load.Options{}, fmt.Errorf("the load's flags: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("the load's flags: unexpected argument %q", fs.Arg(0))
+		return "", load.Options{}, fmt.Errorf("the load's flags: unexpected argument %q", fs.Arg(0))
 	}
 	o, err := f.Options()
 	if err != nil {
-		return "", err
+		return "", load.Options{}, err
 	}
 	set := false
 	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "concurrency" })
@@ -136,18 +142,18 @@ func checkLoadArgs(args []string, pods int) (string, error) {
 	}
 	switch {
 	case len(o.Stages) > 0 && pods > 1:
-		return "", errors.New("-stages does not split between pods yet: run the stages with -pods=1, or one k8s:load per stage")
+		return "", load.Options{}, errors.New("-stages does not split between pods yet: run the stages with -pods=1, or one k8s:load per stage")
 	case o.Prompts.Format.Timed() && pods > 1:
-		return "", fmt.Errorf("a %s trace replays its timestamps, which each pod would do in full: not split between pods yet (use -pods=1)", o.Prompts.Format)
+		return "", load.Options{}, fmt.Errorf("a %s trace replays its timestamps, which each pod would do in full: not split between pods yet (use -pods=1)", o.Prompts.Format)
 	case (o.Prompts.Once || o.Prompts.Sessions) && pods > 1:
-		return "", errors.New("-once and -sessions play a dataset through, which several pods would each do: not split between pods yet (use -pods=1)")
+		return "", load.Options{}, errors.New("-once and -sessions play a dataset through, which several pods would each do: not split between pods yet (use -pods=1)")
 	}
 	if _, err := loadjob.Split(loadjob.Load{Concurrency: o.Concurrency, Rate: o.Rate, Shape: string(o.Shape),
 		Requests: o.Requests, WarmupRequests: o.WarmupRequests}, pods); err != nil {
-		return "", err
+		return "", load.Options{}, err
 	}
 	if o.Rate > 0 {
-		return fmt.Sprintf("%g req/s (%s)", o.Rate, o.ShapeName()), nil
+		return fmt.Sprintf("%g req/s (%s)", o.Rate, o.ShapeName()), o, nil
 	}
-	return fmt.Sprintf("%d concurrent streams", o.Concurrency), nil
+	return fmt.Sprintf("%d concurrent streams", o.Concurrency), o, nil
 }

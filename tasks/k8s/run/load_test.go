@@ -6,14 +6,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckLoadArgs(t *testing.T) {
-	desc, err := checkLoadArgs([]string{"-backend=sim", "-concurrency=16", "-requests=100"}, 4)
-	if err != nil || desc != "16 concurrent streams" {
+	desc, o, err := checkLoadArgs([]string{"-backend=sim", "-concurrency=16", "-requests=100", "-duration=2m"}, 4)
+	if err != nil || desc != "16 concurrent streams" || o.Duration != 2*time.Minute {
 		t.Fatalf("%q %v", desc, err)
 	}
-	desc, err = checkLoadArgs([]string{"-backend=sim", "-rate=50", "-shape=constant"}, 4)
+	desc, _, err = checkLoadArgs([]string{"-backend=sim", "-rate=50", "-shape=constant"}, 4)
 	if err != nil || desc != "50 req/s (constant)" {
 		t.Fatalf("%q %v", desc, err)
 	}
@@ -29,7 +30,7 @@ func TestCheckLoadArgs(t *testing.T) {
 		{[]string{"-concurrency=8", "-nosuchflag"}, "the load's flags: flag provided but not defined: -nosuchflag"},
 		{[]string{"-concurrency=8", "stray"}, `unexpected argument "stray"`},
 	} {
-		if _, err := checkLoadArgs(c.args, 4); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := checkLoadArgs(c.args, 4); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.args, err, c.want)
 		}
 	}
