@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -73,6 +73,7 @@ func Merge(in []MergeInput, missing []string) (*Result, error) {
 	}
 	out.Config.Concurrency, out.Config.Rate, out.Config.Requests = 0, 0, 0
 	var started time.Time
+	var urls []string // every input's, in order
 	var cpuTime, cpuCores float64
 	cpuKnown := true
 	for _, w := range in {
@@ -97,8 +98,8 @@ func Merge(in []MergeInput, missing []string) (*Result, error) {
 		if r.StoppedBy != out.StoppedBy {
 			out.StoppedBy = "mixed"
 		}
-		if r.URL != out.URL && !strings.Contains(out.URL, r.URL) {
-			out.URL += "," + r.URL
+		if !slices.Contains(urls, r.URL) {
+			urls = append(urls, r.URL)
 		}
 		out.Config.Concurrency += r.Config.Concurrency
 		out.Config.Rate += r.Config.Rate
@@ -124,6 +125,7 @@ func Merge(in []MergeInput, missing []string) (*Result, error) {
 		}
 		out.Workers = append(out.Workers, summarize(w.Name, r))
 	}
+	out.URL = strings.Join(urls, ",")
 	if !started.IsZero() {
 		out.Started = started.UTC().Format(time.RFC3339)
 	}
@@ -210,9 +212,6 @@ func summarize(name string, r *Result) WorkerSummary {
 		OK: r.Requests.OK, Failed: r.Requests.Failed, Availability: r.Requests.Availability,
 		RequestsPerSecond: r.Throughput.RequestsPerSecond, TTFTP50: r.TTFTFromIntended.P50,
 		TTFTP95: r.TTFTFromIntended.P95, ITLP95: r.ITL.P95, Valid: r.Valid, Invalid: r.Invalid}
-	if math.IsNaN(w.RequestsPerSecond) {
-		w.RequestsPerSecond = 0
-	}
 	return w
 }
 

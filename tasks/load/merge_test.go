@@ -133,6 +133,9 @@ func TestMergeEqualsOneHistogramOfAllSamples(t *testing.T) {
 	if got, want := m.Throughput.RequestsPerSecond, float64(ok)/m.DurationSeconds; math.Abs(got-want) > 1e-9 {
 		t.Fatalf("req/s %g, want %g", got, want)
 	}
+	if m.URL != "http://x" {
+		t.Errorf("merged URL %q: the inputs' one URL, once", m.URL)
+	}
 	if len(m.Workers) != len(in) || m.Config.Concurrency != 4*len(in) {
 		t.Fatalf("workers %d concurrency %d", len(m.Workers), m.Config.Concurrency)
 	}
